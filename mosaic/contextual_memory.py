@@ -1,0 +1,117 @@
+"""Contextual memory layer (paper eq. 3 and 8, Fig. 8): ``n_head`` associative memory units
+that remember (key, value) pairs of the current context and retrieve by kernel smoothing.
+
+For unit h and position T (eq. 8, Gaussian kernel on normalised keys = softmax of dot products)::
+
+    y_T = Σ_{t<T} softmax_t(k_T · k_t) v_t          (y_0 = 0: the memory is empty)
+
+The key of the current position is also the query (no separate ``W_q``), and the diagonal t = T is
+masked out: ``v_t`` holds ``x_{t+1}``, so attending to t = T would read the token being predicted.
+The inverse temperature β of the kernel is carried by the keys' scale α_φ (``β = α_φ²``), hence
+``attn_scale = 1`` and no 1/√d. There is no positional encoding: order enters only through the
+leaky average of the keys and the look-ahead of the values (eq. 7, ``mosaic.features``).
+
+The units' outputs are concatenated and combined by ``W_z`` (eq. 3).
+
+The same class, configured without leaky average, normalisation or learned scales and with a
+fixed β, is the model of the three-moons experiment (section 3); there W_φ, W_ψ, W_z are
+complex-structured layers passed through ``linear``.
+"""
+from __future__ import annotations
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+from .features import KeyExtractor, LinearFactory, ValueExtractor, merge_heads
+
+
+def _past_only_mask(T: int, device: torch.device) -> torch.Tensor:
+    """Boolean (T-1, T) mask: query at position i+1 may read keys 0..i (strictly earlier)."""
+    return torch.ones(T - 1, T, dtype=torch.bool, device=device).tril()
+
+
+def kernel_smoothing(
+    k: torch.Tensor, v: torch.Tensor, scale: float = 1.0, dropout_p: float = 0.0
+) -> torch.Tensor:
+    """Eq. 8 for all positions: ``y_T = Σ_{t<T} softmax_t(scale · k_T·k_t) v_t``; ``y_0 = 0``.
+
+    ``k``, ``v``: (B, H, T, d). Runs as one fused SDPA call. Position 0 is left out of the
+    queries (its row would be entirely masked, which some SDPA kernels turn into NaN) and
+    set to zero.
+    """
+    B, H, T, d = v.shape
+    if T == 1:
+        return torch.zeros_like(v)
+    y = F.scaled_dot_product_attention(
+        k[:, :, 1:], k, v, attn_mask=_past_only_mask(T, k.device), dropout_p=dropout_p, scale=scale
+    )  # (B, H, T-1, d)
+    return torch.cat([torch.zeros_like(v[:, :, :1]), y], dim=2)
+
+
+def kernel_smoothing_weights(k: torch.Tensor, scale: float = 1.0) -> torch.Tensor:
+    """The softmax weights of eq. 8, (B, H, T, T); row 0 is all zeros (empty memory)."""
+    T = k.size(2)
+    scores = scale * (k @ k.transpose(-2, -1)).float()  # (B, H, T, T)
+    allowed = torch.ones(T, T, dtype=torch.bool, device=k.device).tril(diagonal=-1)
+    w = torch.softmax(scores.masked_fill(~allowed, float("-inf")), dim=-1)
+    return torch.nan_to_num(w, nan=0.0)  # row 0: softmax over nothing -> 0
+
+
+class ContextualMemory(nn.Module):
+    """``n_head`` contextual memory units + combination ``W_z`` (eq. 3, 7, 8).
+
+    Dropout (paper Table 3): on the kernel-smoothing weights and on the units' outputs before
+    the combination ``W_z``.
+    """
+
+    def __init__(
+        self,
+        n_embd: int,
+        n_head: int,
+        *,
+        leaky_keys: bool = True,
+        normalize: bool = True,
+        learned_scales: bool = True,
+        attn_scale: float = 1.0,
+        value_lookahead_only: bool = False,
+        beta_range: tuple[float, float] = (0.5, 5.0),
+        dropout: float = 0.0,
+        bias: bool = False,
+        linear: LinearFactory = nn.Linear,
+    ):
+        super().__init__()
+        self.n_head = n_head
+        self.attn_scale = attn_scale
+        self.dropout = dropout
+        self.key = KeyExtractor(
+            n_embd, n_head, leaky=leaky_keys, normalize=normalize, learned_scale=learned_scales,
+            beta_range=beta_range, bias=bias, linear=linear,
+        )
+        self.value = ValueExtractor(
+            n_embd, n_head, lookahead_only=value_lookahead_only, normalize=normalize,
+            learned_scale=learned_scales, bias=bias, linear=linear,
+        )
+        self.W_z = linear(n_embd, n_embd, bias=bias)
+        self.unit_dropout = nn.Dropout(dropout)
+
+    def keys(self, x: torch.Tensor) -> torch.Tensor:
+        return self.key(x)  # (B, H, T, d)
+
+    def values(self, x: torch.Tensor, x_next: torch.Tensor | None = None) -> torch.Tensor:
+        return self.value(x, x_next)  # (B, H, T, d)
+
+    def smooth(self, k: torch.Tensor, v: torch.Tensor) -> torch.Tensor:
+        p = self.dropout if self.training else 0.0
+        return kernel_smoothing(k, v, scale=self.attn_scale, dropout_p=p)  # (B, H, T, d)
+
+    def combine(self, y: torch.Tensor) -> torch.Tensor:
+        return self.W_z(self.unit_dropout(merge_heads(y)))  # (B, T, C)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.combine(self.smooth(self.keys(x), self.values(x)))
+
+    @torch.no_grad()
+    def attention(self, x: torch.Tensor) -> torch.Tensor:
+        """Kernel-smoothing weights (B, H, T, T) of eq. 8."""
+        return kernel_smoothing_weights(self.keys(x), self.attn_scale)

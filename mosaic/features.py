@@ -1,0 +1,173 @@
+"""Feature extractors of a memory unit (paper eq. 7).
+
+Keys, for one unit with parameters ``W_φ, λ_φ, α_φ``::
+
+    k̄_T = W_φ x_T + λ_φ k̄_{T-1}          (leaky average over the past)
+    k_T  = α_φ · k̄_T / ‖k̄_T‖               (normalised, then scaled)
+
+Values, with ``W_ψ, λ_ψ, α_ψ``::
+
+    v̄_T = W_ψ x_T + λ_ψ W_ψ x_{T+1}        (a two-tap mix that looks one step ahead)
+    v_T  = α_ψ · v̄_T / ‖v̄_T‖
+
+``n_head`` units are computed together: one ``C → C`` projection whose output channel
+``h·d + i`` belongs to unit h (d = C / n_head), and one λ, α per unit.
+
+Parametrisation (from the official code, ``../shared/notes/memory-mosaics-official.md``):
+every per-unit scalar is stored divided by ``SCALAR_LR = 10`` and multiplied back at use, which
+under Adam is a 10× learning rate on those scalars.
+
+* ``λ_φ = exp(-β)``, ``β = 10·|b|``, b initialised so that β is spread over [0.5, 5] across units
+  (λ_φ from 0.61 down to 0.0067): units start with different memory lengths.
+* ``α_φ = exp(min(10·a, 5))^p``, a initialised to 0.1 (α_φ = e). The clamp keeps the
+  attention logits ``α_φ² cos(k_T, k_t) ≤ e^10``, inside fp16 range (the Library variant's choice).
+  ``p = 2`` for persistent memories, whose slot keys are not normalised.
+* ``λ_ψ = 10·c``. The official code mixes ``(1-c')·W_ψ x_{T+1} + c'·W_ψ x_T`` with ``c' ~ U(0,1)``;
+  after normalisation that is our form with ``λ_ψ = (1-c')/c'``. We initialise λ_ψ log-uniformly
+  in [1/3, 3] (c' in [0.25, 0.75]), leaving out the extreme ratios U(0,1) can draw.
+* ``α_ψ = exp(10·g)``, g initialised to -0.05 (α_ψ = e^-0.5 ≈ 0.61).
+
+Boundaries: position 0 has no past, so ``k̄_0 = W_φ x_0``. The last position T-1 of a sequence
+has no ``x_T`` yet: its look-ahead term is taken as 0, so ``v̄_{T-1} = W_ψ x_{T-1}`` (or 0 when
+``lookahead_only``). Under the diagonal-excluded mask no query of the same sequence reads
+``v_{T-1}``, so this only matters for incremental decoding, which recomputes ``v_{T-1}`` once
+``x_T`` arrives.
+"""
+from __future__ import annotations
+
+import math
+from typing import Callable
+
+import torch
+import torch.nn as nn
+
+from .leaky_average import leaky_average
+
+SCALAR_LR = 10.0  # per-unit scalars are stored / 10 and used * 10 (official parametrisation)
+KEY_SCALE_CLAMP = 5.0  # α_φ = exp(min(10·a, 5)): logits ≤ e^10 stay inside fp16 range
+NORM_EPS = 1e-10
+
+LinearFactory = Callable[..., nn.Module]
+
+
+def split_heads(x: torch.Tensor, n_head: int) -> torch.Tensor:
+    """(B, T, C) -> (B, H, T, d)."""
+    B, T, C = x.shape
+    return x.view(B, T, n_head, C // n_head).transpose(1, 2)
+
+
+def merge_heads(y: torch.Tensor) -> torch.Tensor:
+    """(B, H, T, d) -> (B, T, C)."""
+    B, H, T, d = y.shape
+    return y.transpose(1, 2).reshape(B, T, H * d)
+
+
+def normalize(x: torch.Tensor) -> torch.Tensor:
+    return x / (x.norm(dim=-1, keepdim=True) + NORM_EPS)
+
+
+class KeyExtractor(nn.Module):
+    """``k_T = α_φ · LeakyAvg_λφ(W_φ x)_T / ‖·‖`` for ``n_head`` units (eq. 7, keys).
+
+    ``leaky=False`` gives ``k̄_T = W_φ x_T``; ``normalize=False`` skips the normalisation and
+    ``learned_scale=False`` the scale α_φ (the three-moons model of section 3 uses neither).
+    """
+
+    def __init__(
+        self,
+        n_embd: int,
+        n_head: int,
+        *,
+        leaky: bool = True,
+        normalize: bool = True,
+        learned_scale: bool = True,
+        scale_power: int = 1,
+        beta_range: tuple[float, float] = (0.5, 5.0),
+        bias: bool = False,
+        linear: LinearFactory = nn.Linear,
+    ):
+        super().__init__()
+        if n_embd % n_head:
+            raise ValueError(f"n_embd={n_embd} must be divisible by n_head={n_head}")
+        self.n_head = n_head
+        self.normalize = normalize
+        self.scale_power = scale_power
+        self.W_phi = linear(n_embd, n_embd, bias=bias)
+        # β_h = 10·|b_h| spread over beta_range: units start with different memory lengths
+        self.leak = nn.Parameter(torch.linspace(*beta_range, n_head) / SCALAR_LR) if leaky else None
+        self.log_scale = nn.Parameter(torch.full((n_head,), 0.1)) if learned_scale else None
+
+    def lam(self) -> torch.Tensor | None:
+        """λ_φ per unit, (H,)."""
+        return None if self.leak is None else torch.exp(-SCALAR_LR * self.leak.abs())
+
+    def alpha(self) -> torch.Tensor | None:
+        """α_φ per unit, (H,)."""
+        if self.log_scale is None:
+            return None
+        return torch.exp(torch.clamp(SCALAR_LR * self.log_scale, max=KEY_SCALE_CLAMP) * self.scale_power)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        k = split_heads(self.W_phi(x), self.n_head)  # (B, H, T, d)
+        if self.leak is not None:
+            k = leaky_average(k, self.lam())  # k̄_T = W_φ x_T + λ_φ k̄_{T-1}
+        if self.normalize:
+            k = normalize(k)
+        if self.log_scale is not None:
+            k = k * self.alpha()[:, None, None]
+        return k
+
+
+class ValueExtractor(nn.Module):
+    """``v_T = α_ψ · (W_ψ x_T + λ_ψ W_ψ x_{T+1}) / ‖·‖`` for ``n_head`` units (eq. 7, values).
+
+    ``lookahead_only=True`` gives ``v_T = W_ψ x_{T+1}`` (the three-moons model, section 3).
+    """
+
+    def __init__(
+        self,
+        n_embd: int,
+        n_head: int,
+        *,
+        lookahead_only: bool = False,
+        normalize: bool = True,
+        learned_scale: bool = True,
+        bias: bool = False,
+        linear: LinearFactory = nn.Linear,
+    ):
+        super().__init__()
+        self.n_head = n_head
+        self.normalize = normalize
+        self.W_psi = linear(n_embd, n_embd, bias=bias)
+        if lookahead_only:
+            self.mix = None
+        else:  # λ_ψ log-uniform in [1/3, 3] (see module docstring)
+            init = torch.exp(torch.empty(n_head).uniform_(-math.log(3.0), math.log(3.0)))
+            self.mix = nn.Parameter(init / SCALAR_LR)
+        self.log_scale = nn.Parameter(torch.full((n_head,), -0.05)) if learned_scale else None
+
+    def lam(self) -> torch.Tensor | None:
+        """λ_ψ per unit, (H,)."""
+        return None if self.mix is None else SCALAR_LR * self.mix
+
+    def alpha(self) -> torch.Tensor | None:
+        return None if self.log_scale is None else torch.exp(SCALAR_LR * self.log_scale)
+
+    def forward(self, x: torch.Tensor, x_next: torch.Tensor | None = None) -> torch.Tensor:
+        """Values for every position of ``x`` (B, T, C).
+
+        ``x_next`` (B, 1, C) is the input that follows the last position, when it is known
+        (incremental decoding); otherwise the last look-ahead is 0 (see module docstring).
+        """
+        u = self.W_psi(x)  # (B, T, C): W_ψ x_t
+        tail = self.W_psi(x_next) if x_next is not None else torch.zeros_like(u[:, :1])
+        ahead = split_heads(torch.cat([u[:, 1:], tail], dim=1), self.n_head)  # (B, H, T, d): W_ψ x_{t+1}
+        if self.mix is None:
+            v = ahead
+        else:
+            v = split_heads(u, self.n_head) + self.lam()[:, None, None] * ahead
+        if self.normalize:
+            v = normalize(v)
+        if self.log_scale is not None:
+            v = v * self.alpha()[:, None, None]
+        return v

@@ -1,0 +1,183 @@
+"""The one interface every language model in this project speaks, ours, the baselines' or a user's.
+
+A model is an ``nn.Module`` subclass of :class:`LanguageModel` with
+
+* ``config_class``: a dataclass deriving from :class:`LMConfig` (the common nanoGPT keys plus the
+  model's own), and ``__init__(self, config)``;
+* ``forward(idx, targets=None) -> (logits, loss)``: ``idx`` and ``targets`` are ``(B, T)`` int64,
+  logits ``(B, T, vocab)``; ``loss`` is the mean cross-entropy over targets that are not
+  :data:`IGNORE_INDEX`, or ``None`` without targets;
+* ``generate(idx, max_new_tokens, temperature=1.0, top_k=None)``: sampling, provided here;
+* ``num_params()``: provided here;
+* ``attention_maps(idx) -> (n_layer, n_head, T, T)`` for attention-like models (batch-averaged
+  attention probabilities); others raise ``NotImplementedError``.
+
+The harness never asks a model for its name: everything it needs goes through this interface.
+"""
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+from typing import Any, ClassVar
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+IGNORE_INDEX = -100  # targets with this value take no part in the loss (PyTorch's default)
+
+
+@dataclass
+class LMConfig:
+    """Keys every model accepts (nanoGPT's names). Models that do not use one ignore it."""
+
+    vocab_size: int = 50257
+    n_layer: int = 12
+    n_head: int = 12
+    n_embd: int = 768
+    block_size: int = 1024  # the training context; models without positions may run longer
+    dropout: float = 0.0
+    # Output layer rows are padded to a multiple of this (64 makes matmuls faster; 1 = no padding).
+    # Padded logits are never targets and are masked to -inf so sampling never picks them.
+    pad_vocab_multiple: int = 64
+
+    @property
+    def padded_vocab_size(self) -> int:
+        m = self.pad_vocab_multiple
+        return ((self.vocab_size + m - 1) // m) * m
+
+    def validate(self) -> None:
+        for key in ("vocab_size", "n_layer", "n_embd", "block_size", "pad_vocab_multiple"):
+            if getattr(self, key) < 1:
+                raise ValueError(f"{type(self).__name__}.{key} must be >= 1, got {getattr(self, key)}")
+        if self.n_head < 1:
+            raise ValueError(f"{type(self).__name__}.n_head must be >= 1, got {self.n_head}")
+        if not 0.0 <= self.dropout < 1.0:
+            raise ValueError(f"{type(self).__name__}.dropout must be in [0, 1), got {self.dropout}")
+
+    @classmethod
+    def from_dict(cls, values: dict[str, Any]) -> "LMConfig":
+        names = {f.name for f in dataclasses.fields(cls)}
+        unknown = sorted(set(values) - names)
+        if unknown:
+            raise ValueError(
+                f"unknown config key(s) {unknown} for {cls.__name__}; accepted: {sorted(names)}"
+            )
+        cfg = cls(**values)
+        cfg.validate()
+        return cfg
+
+
+class LanguageModel(nn.Module):
+    """Base class giving every model the shared parts of the interface."""
+
+    config_class: ClassVar[type[LMConfig]] = LMConfig
+    #: whether the model can run on sequences longer than ``config.block_size``
+    supports_longer_context: ClassVar[bool] = True
+
+    def __init__(self, config: LMConfig):
+        super().__init__()
+        self.config = config
+
+    @classmethod
+    def from_config(cls, **values: Any) -> "LanguageModel":
+        return cls(cls.config_class.from_dict(values))
+
+    # -- shared helpers -------------------------------------------------------------------------
+    def logits_and_loss(self, logits: torch.Tensor, targets: torch.Tensor | None):
+        """Mask padded vocabulary rows and compute the mean cross-entropy over kept targets."""
+        V = self.config.vocab_size
+        if logits.size(-1) > V:
+            logits = logits[..., :V]
+        if targets is None:
+            return logits, None
+        loss = F.cross_entropy(
+            logits.reshape(-1, V).float(), targets.reshape(-1), ignore_index=IGNORE_INDEX
+        )
+        return logits, loss
+
+    def check_context(self, T: int) -> None:
+        if not self.supports_longer_context and T > self.config.block_size:
+            raise ValueError(
+                f"{type(self).__name__} supports at most block_size={self.config.block_size} "
+                f"tokens (it has learned absolute positions), got a sequence of {T}"
+            )
+
+    def num_params(self, non_embedding: bool = False) -> int:
+        """Parameter count (shared tensors counted once). ``non_embedding`` drops input
+        embeddings (token and learned position tables) as nanoGPT does; a tied head is kept."""
+        seen: set[int] = set()
+        total = 0
+        for name, p in self.named_parameters():
+            if id(p) in seen:
+                continue
+            seen.add(id(p))
+            total += p.numel()
+        if non_embedding:
+            for m in self.modules():
+                if isinstance(m, nn.Embedding) and getattr(m, "is_position_embedding", False):
+                    total -= m.weight.numel()
+        return total
+
+    def attention_maps(self, idx: torch.Tensor) -> torch.Tensor:
+        raise NotImplementedError(f"{type(self).__name__} has no attention maps")
+
+    @torch.no_grad()
+    def generate(
+        self,
+        idx: torch.Tensor,
+        max_new_tokens: int,
+        temperature: float = 1.0,
+        top_k: int | None = None,
+        generator: torch.Generator | None = None,
+    ) -> torch.Tensor:
+        """Sample ``max_new_tokens`` tokens after ``idx`` (B, T). Full recompute each step;
+        models with a fixed context see only the last ``block_size`` tokens.
+        ``temperature=0`` is greedy decoding."""
+        was_training = self.training
+        self.eval()
+        try:
+            for _ in range(max_new_tokens):
+                ctx = idx
+                if not self.supports_longer_context and idx.size(1) > self.config.block_size:
+                    ctx = idx[:, -self.config.block_size :]
+                logits, _ = self(ctx)
+                idx_next = sample_next(logits[:, -1, :], temperature, top_k, generator)
+                idx = torch.cat([idx, idx_next], dim=1)
+        finally:
+            self.train(was_training)
+        return idx
+
+
+def sample_next(
+    logits: torch.Tensor,
+    temperature: float = 1.0,
+    top_k: int | None = None,
+    generator: torch.Generator | None = None,
+) -> torch.Tensor:
+    """Pick the next token from last-position logits ``(B, V)``; returns ``(B, 1)``."""
+    if temperature <= 0:
+        return logits.argmax(dim=-1, keepdim=True)
+    logits = logits.float() / temperature
+    if top_k is not None:
+        v, _ = torch.topk(logits, min(top_k, logits.size(-1)))
+        logits = logits.masked_fill(logits < v[:, [-1]], float("-inf"))
+    probs = F.softmax(logits, dim=-1)
+    return torch.multinomial(probs, num_samples=1, generator=generator)
+
+
+REQUIRED_METHODS = ("forward", "generate", "num_params", "attention_maps")
+
+
+def check_interface(model: Any, source: str) -> None:
+    """Raise a clear TypeError if ``model`` does not speak the interface."""
+    if not isinstance(model, nn.Module):
+        raise TypeError(f"{source} built a {type(model).__name__}, which is not a torch.nn.Module")
+    missing = [m for m in REQUIRED_METHODS if not callable(getattr(model, m, None))]
+    if missing:
+        raise TypeError(
+            f"{source} does not implement the model interface: missing {missing} "
+            "(subclass mosaic.interface.LanguageModel to get generate/num_params/attention_maps)"
+        )
+    if not hasattr(model, "config"):
+        raise TypeError(f"{source} has no `config` attribute (its LMConfig dataclass)")

@@ -1,0 +1,61 @@
+"""Persistent memory layer (paper section 5, Fig. 8): replaces the transformer's feed-forward
+network with ``n_head`` associative memory units whose (key, value) pairs are learned
+parameters that do not depend on the context (Sukhbaatar et al., 2019, "all-attention").
+
+For unit h (eq. 7 keys, then softmax retrieval over ``N`` slots)::
+
+    q_T = α_φ² · k̄_T / ‖k̄_T‖,   k̄_T = W_φ x_T + λ_φ k̄_{T-1}
+    y_T = α_o · Σ_n softmax_n(q_T · K_n) V_n
+
+``K``, ``V`` (H, N, d) are raw, un-normalised slots (std 1/√d at init) and take weight decay.
+The scale is squared (``scale_power = 2``) because the slots carry no scale of their own.
+Outputs of the units are concatenated and combined by a C → C layer.
+
+Parameter count per layer: ``2·C²`` (key projection, combination) ``+ 2·N·C`` (slots); with
+``N = 3.5·C`` a mosaic block (``3·C²`` contextual + ``9·C²`` persistent) matches a GPT-2 block
+(``12·C²``): the official choice, 2688 slots per unit at C = 768.
+"""
+from __future__ import annotations
+
+import math
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+from .features import SCALAR_LR, KeyExtractor, merge_heads
+
+
+class PersistentMemory(nn.Module):
+    """``n_head`` persistent memory units + combination (dropout on the layer output)."""
+
+    def __init__(
+        self,
+        n_embd: int,
+        n_head: int,
+        n_slots: int,
+        *,
+        beta_range: tuple[float, float] = (0.5, 5.0),
+        dropout: float = 0.0,
+        bias: bool = False,
+    ):
+        super().__init__()
+        d = n_embd // n_head
+        self.n_head = n_head
+        self.dropout = dropout
+        self.key = KeyExtractor(n_embd, n_head, scale_power=2, beta_range=beta_range, bias=bias)
+        self.slot_keys = nn.Parameter(torch.randn(n_head, n_slots, d) / math.sqrt(d))  # K (H, N, d)
+        self.slot_values = nn.Parameter(torch.randn(n_head, n_slots, d) / math.sqrt(d))  # V (H, N, d)
+        self.out_log_scale = nn.Parameter(torch.full((n_head,), -0.05))  # α_o = exp(10·o)
+        self.W_o = nn.Linear(n_embd, n_embd, bias=bias)
+        self.out_dropout = nn.Dropout(dropout)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        B, T, C = x.shape
+        q = self.key(x)  # (B, H, T, d)
+        K = self.slot_keys.unsqueeze(0).expand(B, -1, -1, -1)  # (B, H, N, d), a view
+        V = self.slot_values.unsqueeze(0).expand(B, -1, -1, -1)
+        p = self.dropout if self.training else 0.0
+        y = F.scaled_dot_product_attention(q, K, V, dropout_p=p, scale=1.0)  # (B, H, T, d)
+        y = y * torch.exp(SCALAR_LR * self.out_log_scale)[:, None, None]
+        return self.out_dropout(self.W_o(merge_heads(y)))  # (B, T, C)
