@@ -1,0 +1,41 @@
+"""Rebuild a trained model from its run directory, whatever its architecture.
+
+A language-model run directory (``results/runs/<experiment>/<run>/``) holds ``config.json``
+(written by :func:`mosaic.train.train`) whose ``run`` entry records ``arch`` (a registry name or
+plug-in path) and ``model`` (the keyword config given to :func:`mosaic.build_model`), and
+``model.pt``, the final weights. Analyses load models only through here.
+"""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from .registry import build_model
+from .train import CONFIG, load_trained
+
+
+def run_spec(run_dir: str | Path) -> dict[str, Any]:
+    """The ``run`` entry of ``run_dir/config.json`` (arch, model config, data, ...)."""
+    path = Path(run_dir) / CONFIG
+    if not path.is_file():
+        raise FileNotFoundError(f"{path} not found: {run_dir} is not a finished training run")
+    spec = json.loads(path.read_text(encoding="utf-8")).get("run") or {}
+    missing = [k for k in ("arch", "model") if k not in spec]
+    if missing:
+        raise ValueError(f"{path}: run config lacks {missing}; it was not written by a language-model run")
+    return spec
+
+
+def load_run_model(run_dir: str | Path, device: str | torch.device = "cpu") -> torch.nn.Module:
+    """Build the run's architecture from its config and load its final weights (eval mode)."""
+    spec = run_spec(run_dir)
+    model = build_model(spec["arch"], **spec["model"])
+    try:
+        load_trained(model, run_dir)
+    except RuntimeError as exc:  # state-dict shape/key mismatch
+        raise ValueError(f"{run_dir}/model.pt does not match the config in {run_dir}/config.json: "
+                         f"{str(exc).splitlines()[0]}") from None
+    return model.to(device).eval()

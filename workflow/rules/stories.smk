@@ -1,0 +1,181 @@
+# Story language modelling (paper section 5): data -> Table 2; Table 3 grid -> best transformer
+# setting; mosaic and transformer at several depths -> Fig. 9; continuations -> Tables 1 and 5.
+import itertools
+
+STORIES = config["stories"]
+STORY_DATA = f"{RESULTS}/data/stories"
+STORY_RUNS = f"{RUNS}/stories"
+HP = STORIES["hparam_search"]
+HP_POINTS = [
+    dict(zip(sorted(HP["grid"]), values))
+    for values in itertools.product(*(HP["grid"][k] for k in sorted(HP["grid"])))
+]
+# A run directory is named after its architecture; plug-in paths (pkg.mod:Class) get a safe slug.
+STORY_ARCHS = {a.replace(":", "__").replace("/", "_"): a for a in STORIES["architectures"]}
+DEPTHS = sorted(STORIES["depths"])
+STORY_RUN_DIRS = [f"{STORY_RUNS}/{slug}_L{d}" for slug in STORY_ARCHS for d in DEPTHS]
+
+
+rule stories_data:
+    output:
+        meta=f"{STORY_DATA}/meta.json",
+        train=f"{STORY_DATA}/train.bin",
+        val=f"{STORY_DATA}/val.bin",
+    params:
+        cfg=lambda wildcards: json.dumps(STORIES["data"], sort_keys=True),
+    log:
+        f"{LOGS}/stories/data.log",
+    benchmark:
+        f"{BENCHMARKS}/stories/data.tsv"
+    shell:
+        "python -m mosaic.data prepare --config-json {params.cfg:q} --out {STORY_DATA:q} > {log:q} 2>&1"
+
+
+rule table2:
+    input:
+        rules.stories_data.output.meta,
+    output:
+        csv=declare_output(
+            f"{TABLES}/table2_corpus_stats.csv",
+            "Table 2: story corpus statistics",
+            "Per split: stories, words, tokens, unique tokens, tokens per story, vocabulary, "
+            "distinct-story rate and 4-gram diversity of the corpus the models are trained on.",
+            "Story language modelling",
+        ),
+        md=f"{TABLES}/table2_corpus_stats.md",
+    log:
+        f"{LOGS}/stories/table2.log",
+    shell:
+        "python -m mosaic.data table2 --data {STORY_DATA:q} --out {TABLES}/table2_corpus_stats > {log:q} 2>&1"
+
+
+rule stories_hparam_run:
+    input:
+        rules.stories_data.output.meta,
+    output:
+        f"{STORY_RUNS}/hparams/p{{point}}/done.json",
+    params:
+        cfg=section_json("stories"),
+        point=lambda wildcards: json.dumps(HP_POINTS[int(wildcards.point)], sort_keys=True),
+        run=lambda wildcards: f"{STORY_RUNS}/hparams/p{wildcards.point}",
+    threads: THREADS
+    log:
+        f"{LOGS}/stories/hparams_p{{point}}.log",
+    benchmark:
+        f"{BENCHMARKS}/stories/hparams_p{{point}}.tsv"
+    shell:
+        "python -m mosaic.lm train --config-json {params.cfg:q} --arch {HP[arch]:q} --set n_layer={HP[depth]}"
+        " --set-train max_steps={HP[max_steps]} --point-json {params.point:q} --data {STORY_DATA:q} --out {params.run:q}"
+        " --device {DEVICE} --threads {threads} --no-progress > {log:q} 2>&1"
+
+
+rule table3:
+    input:
+        expand(f"{STORY_RUNS}/hparams/p{{point}}/done.json", point=range(len(HP_POINTS))),
+    output:
+        csv=declare_output(
+            f"{TABLES}/table3_hparam_search.csv",
+            "Table 3: transformer hyper-parameter search",
+            "Final validation loss of every point of the transformer grid; the best point is the "
+            "setting of Fig. 9's transformer runs (a DAG dependency, not a copied number).",
+            "Story language modelling",
+            scale_note=f"{HP['arch']}, N_b={HP['depth']}, {HP['max_steps']} steps per point",
+        ),
+        md=f"{TABLES}/table3_hparam_search.md",
+    params:
+        runs=lambda wildcards, input: [str(Path(p).parent) for p in input],
+    log:
+        f"{LOGS}/stories/table3.log",
+    shell:
+        "python -m mosaic.lm table3 --runs {params.runs:q} --out {TABLES}/table3_hparam_search > {log:q} 2>&1"
+
+
+def story_train_inputs(wildcards):
+    inputs = [rules.stories_data.output.meta]
+    if STORY_ARCHS[wildcards.arch] == HP["arch"]:
+        inputs.append(rules.table3.output.csv)  # this architecture trains at the grid's best point
+    return inputs
+
+
+rule stories_train:
+    input:
+        story_train_inputs,
+    output:
+        weights=f"{STORY_RUNS}/{{arch}}_L{{depth}}/model.pt",
+        done=f"{STORY_RUNS}/{{arch}}_L{{depth}}/done.json",
+    wildcard_constraints:
+        arch="[A-Za-z0-9_.\-]+",
+        depth=r"\d+",
+    params:
+        cfg=section_json("stories"),
+        arch=lambda wildcards: STORY_ARCHS[wildcards.arch],
+        hparams=lambda wildcards, input: f"--hparams {input[1]}" if len(input) > 1 else "",
+        run=lambda wildcards: f"{STORY_RUNS}/{wildcards.arch}_L{wildcards.depth}",
+    threads: THREADS
+    log:
+        f"{LOGS}/stories/train_{{arch}}_L{{depth}}.log",
+    benchmark:
+        f"{BENCHMARKS}/stories/train_{{arch}}_L{{depth}}.tsv"
+    shell:
+        "python -m mosaic.lm train --config-json {params.cfg:q} --arch {params.arch:q} --set n_layer={wildcards.depth}"
+        " {params.hparams} --data {STORY_DATA:q} --out {params.run:q}"
+        " --device {DEVICE} --threads {threads} --no-progress > {log:q} 2>&1"
+
+
+rule fig09:
+    input:
+        [f"{d}/done.json" for d in STORY_RUN_DIRS],
+        meta=rules.stories_data.output.meta,
+    output:
+        png=declare_output(
+            f"{FIGURES}/fig09_train_val_by_depth.png",
+            "Figure 9: training and validation loss by depth",
+            "Paper: Memory Mosaics match or beat transformers of the same depth on BabiStories; "
+            "train (dotted) and validation (solid) cross-entropy against steps, one panel per depth.",
+            "Story language modelling",
+            runs=STORY_RUN_DIRS,
+        ),
+        losses=declare_output(
+            f"{TABLES}/stories_final_losses.csv",
+            "Final story-LM losses",
+            "Final train/validation loss of every Fig. 9 run, with the unigram cross-entropy of the "
+            "validation split as the no-context reference.",
+            "Story language modelling",
+        ),
+    params:
+        runs=STORY_RUN_DIRS,
+    log:
+        f"{LOGS}/stories/fig09.log",
+    shell:
+        "python -m mosaic.lm fig09 --runs {params.runs:q} --data {STORY_DATA:q} --out {output.png:q}"
+        " --losses {TABLES}/stories_final_losses > {log:q} 2>&1"
+
+
+def continuation_runs(depth):
+    return [f"{STORY_RUNS}/{slug}_L{depth}" for slug in STORY_ARCHS]
+
+
+for _rule, _name, _depth, _title, _caption in [
+    ("table1", "table1_continuations_deep", DEPTHS[-1], "Table 1: continuations by the deepest models",
+     "Continuations of the 24 evaluation prompts (factual knowledge, reasoning, context tracking) "
+     "by the deepest mosaic and transformer, side by side."),
+    ("table5", "table5_continuations_nb1", DEPTHS[0], "Table 5: continuations by single-block models",
+     "The same prompts continued by the shallowest (paper: N_b = 1) models."),
+]:
+
+    rule:
+        name: _rule
+        input:
+            [f"{r}/model.pt" for r in continuation_runs(_depth)],
+        output:
+            declare_output(f"{TABLES}/{_name}.md", _title, _caption, "Story language modelling",
+                           scale_note=f"N_b = {_depth}", runs=continuation_runs(_depth)),
+        params:
+            cfg=section_json("stories"),
+            runs=continuation_runs(_depth),
+            title=_title,
+        log:
+            f"{LOGS}/stories/{_name}.log",
+        shell:
+            "python -m mosaic.lm continuations --config-json {params.cfg:q} --runs {params.runs:q}"
+            " --data {STORY_DATA:q} --title {params.title:q} --out {output:q} > {log:q} 2>&1"
