@@ -1,0 +1,19 @@
+# results/README.md: the generated index of every output declared with declare_output()
+# (included after all experiment rules, so DECLARED_OUTPUTS is complete). outputs.json lists the
+# declared paths for tests and scripts.
+
+
+rule results_index:
+    input:
+        lambda wildcards: ALL_TARGETS,
+    output:
+        readme=f"{RESULTS}/README.md",
+        outputs=f"{RESULTS}/outputs.json",
+    params:
+        manifest=lambda wildcards: json.dumps(DECLARED_OUTPUTS, sort_keys=True),
+        scale=SCALE,
+    log:
+        f"{LOGS}/results_index.log",
+    shell:
+        "python -m mosaic.results_index --manifest-json {params.manifest:q} --scale {params.scale:q}"
+        " --readme {output.readme:q} --outputs-json {output.outputs:q} > {log:q} 2>&1"
