@@ -62,8 +62,19 @@ def merge_heads(y: torch.Tensor) -> torch.Tensor:
     return y.transpose(1, 2).reshape(B, T, H * d)
 
 
-def normalize(x: torch.Tensor) -> torch.Tensor:
-    return x / (x.norm(dim=-1, keepdim=True) + NORM_EPS)
+def normalize(x: torch.Tensor, scale: torch.Tensor | None = None) -> torch.Tensor:
+    """``scale · x / ‖x‖`` over the last dim; ``scale`` (H,) per unit of ``x`` (B, H, T, d).
+    The scale is folded into the (B, H, T, 1) divisor so the full tensor is touched once."""
+    factor = 1.0 / (x.norm(dim=-1, keepdim=True) + NORM_EPS)
+    if scale is not None:
+        factor = factor * scale[:, None, None]
+    return x * factor
+
+
+def _normalize_and_scale(x: torch.Tensor, norm: bool, alpha: torch.Tensor | None) -> torch.Tensor:
+    if norm:
+        return normalize(x, alpha)
+    return x if alpha is None else x * alpha[:, None, None]
 
 
 class KeyExtractor(nn.Module):
@@ -111,11 +122,7 @@ class KeyExtractor(nn.Module):
         k = split_heads(self.W_phi(x), self.n_head)  # (B, H, T, d)
         if self.leak is not None:
             k = leaky_average(k, self.lam())  # k̄_T = W_φ x_T + λ_φ k̄_{T-1}
-        if self.normalize:
-            k = normalize(k)
-        if self.log_scale is not None:
-            k = k * self.alpha()[:, None, None]
-        return k
+        return _normalize_and_scale(k, self.normalize, self.alpha())
 
 
 class ValueExtractor(nn.Module):
@@ -166,8 +173,4 @@ class ValueExtractor(nn.Module):
             v = ahead
         else:
             v = split_heads(u, self.n_head) + self.lam()[:, None, None] * ahead
-        if self.normalize:
-            v = normalize(v)
-        if self.log_scale is not None:
-            v = v * self.alpha()[:, None, None]
-        return v
+        return _normalize_and_scale(v, self.normalize, self.alpha())

@@ -53,9 +53,14 @@ class PersistentMemory(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         B, T, C = x.shape
         q = self.key(x)  # (B, H, T, d)
-        K = self.slot_keys.unsqueeze(0).expand(B, -1, -1, -1)  # (B, H, N, d), a view
-        V = self.slot_values.unsqueeze(0).expand(B, -1, -1, -1)
+        # The slots are the same for every sequence: fold the batch into the query axis so one
+        # (H, B·T, d) x (H, N, d) attention runs, instead of B copies of the slots (whose
+        # gradients would then have to be summed over the batch).
+        q = q.transpose(0, 1).reshape(1, self.n_head, B * T, -1)  # (1, H, B·T, d)
         p = self.dropout if self.training else 0.0
-        y = F.scaled_dot_product_attention(q, K, V, dropout_p=p, scale=1.0)  # (B, H, T, d)
+        y = F.scaled_dot_product_attention(
+            q, self.slot_keys.unsqueeze(0), self.slot_values.unsqueeze(0), dropout_p=p, scale=1.0
+        )  # (1, H, B·T, d)
+        y = y.view(self.n_head, B, T, -1).transpose(0, 1)  # (B, H, T, d)
         y = y * torch.exp(SCALAR_LR * self.out_log_scale)[:, None, None]
         return self.out_dropout(self.W_o(merge_heads(y)))  # (B, T, C)
