@@ -26,25 +26,21 @@ import torch.nn.functional as F
 from .features import KeyExtractor, LinearFactory, ValueExtractor, merge_heads
 
 
-def _past_only_mask(T: int, device: torch.device) -> torch.Tensor:
-    """Boolean (T-1, T) mask: query at position i+1 may read keys 0..i (strictly earlier)."""
-    return torch.ones(T - 1, T, dtype=torch.bool, device=device).tril()
-
-
 def kernel_smoothing(
     k: torch.Tensor, v: torch.Tensor, scale: float = 1.0, dropout_p: float = 0.0
 ) -> torch.Tensor:
     """Eq. 8 for all positions: ``y_T = Σ_{t<T} softmax_t(scale · k_T·k_t) v_t``; ``y_0 = 0``.
 
-    ``k``, ``v``: (B, H, T, d). Runs as one fused SDPA call. Position 0 is left out of the
-    queries (its row would be entirely masked, which some SDPA kernels turn into NaN) and
-    set to zero.
+    ``k``, ``v``: (B, H, T, d). The diagonal-excluded mask is a causal mask on shifted
+    sequences: the query at position T+1 reads keys 0..T, so queries ``k[1:]`` against keys
+    ``k[:-1]`` with ``is_causal=True`` is exactly eq. 8. That lets the fused SDPA kernel skip the
+    masked half of the score matrix and build no mask. Position 0 (empty memory) is set to zero.
     """
-    B, H, T, d = v.shape
+    T = v.size(2)
     if T == 1:
         return torch.zeros_like(v)
     y = F.scaled_dot_product_attention(
-        k[:, :, 1:], k, v, attn_mask=_past_only_mask(T, k.device), dropout_p=dropout_p, scale=scale
+        k[:, :, 1:], k[:, :, :-1], v[:, :, :-1], is_causal=True, dropout_p=dropout_p, scale=scale
     )  # (B, H, T-1, d)
     return torch.cat([torch.zeros_like(v[:, :, :1]), y], dim=2)
 

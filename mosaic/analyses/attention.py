@@ -29,7 +29,6 @@ from typing import Iterable
 import numpy as np
 import pandas as pd
 import torch
-from scipy.stats import spearmanr
 
 from .position_loss import _check_context, progress
 
@@ -116,6 +115,8 @@ def peak_widths(rows: np.ndarray | torch.Tensor, window: int) -> dict[str, np.nd
 
 def spearman(x: np.ndarray, y: np.ndarray) -> tuple[float, float]:
     """Spearman rank correlation and p-value; NaN when fewer than 3 finite pairs or a constant."""
+    from scipy.stats import spearmanr  # noqa: PLC0415  (slow import; only Fig. 15 needs it)
+
     x, y = np.asarray(x, dtype=np.float64), np.asarray(y, dtype=np.float64)
     ok = np.isfinite(x) & np.isfinite(y)
     if ok.sum() < 3 or np.ptp(x[ok]) == 0 or np.ptp(y[ok]) == 0:

@@ -29,7 +29,6 @@ from ..io import atomic_open, write_table
 from ..train import CONFIG, TrainConfig, load_trained, resolve_device, train
 from .data import ThreeMoonsData
 from .evaluate import evaluate_model, transitions_table
-from .figures import decoupling_table, plot_error_curves, plot_weights
 from .model import ThreeMoonsModel, clipped_squared_error
 
 SECTION = "three_moons"
@@ -122,6 +121,8 @@ def read_curves(paths: list[str]) -> pd.DataFrame:
 
 
 def cmd_figure(args, section: dict, runtime: dict) -> None:
+    from .figures import plot_error_curves  # noqa: PLC0415  (seaborn: only figure steps pay for it)
+
     plot_error_curves(read_curves([args.eval]), args.out, args.title)
 
 
@@ -133,6 +134,8 @@ def cmd_transitions(args, section: dict, runtime: dict) -> None:
 
 
 def cmd_weights(args, section: dict, runtime: dict) -> None:
+    from .figures import decoupling_table, plot_weights  # noqa: PLC0415
+
     model, spec = load_run(args.run)
     if spec["heads"] != 3:
         raise ValueError(f"Fig. 6 shows the 3-head model; {args.run} has {spec['heads']} head(s)")
