@@ -18,6 +18,7 @@ Every CLI wraps its ``main`` in :func:`run_cli`, so a bad input ends in one line
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import copy
 import json
 import os
@@ -84,6 +85,15 @@ def get_section(config: Mapping[str, Any], section: str, source: str = "config")
     if not isinstance(value, Mapping):
         raise ValueError(f"{source}: section '{section}' must be a mapping, got {value!r}")
     return dict(value)
+
+
+def reject_unknown_keys(values: Mapping[str, Any], accepted, where: str) -> None:
+    """One error naming every key of ``values`` that is not in ``accepted`` (names or a dataclass)."""
+    if dataclasses.is_dataclass(accepted):
+        accepted = [f.name for f in dataclasses.fields(accepted)]
+    unknown = sorted(set(values) - set(accepted))
+    if unknown:
+        raise ValueError(f"unknown {where} key(s) {unknown}; accepted: {sorted(accepted)}")
 
 
 # -- command-line plumbing ------------------------------------------------------------------------

@@ -16,13 +16,14 @@ The harness never asks a model for its name: everything it needs goes through th
 """
 from __future__ import annotations
 
-import dataclasses
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
+
+from .config import reject_unknown_keys
 
 IGNORE_INDEX = -100  # targets with this value take no part in the loss (PyTorch's default)
 
@@ -57,12 +58,7 @@ class LMConfig:
 
     @classmethod
     def from_dict(cls, values: dict[str, Any]) -> "LMConfig":
-        names = {f.name for f in dataclasses.fields(cls)}
-        unknown = sorted(set(values) - names)
-        if unknown:
-            raise ValueError(
-                f"unknown config key(s) {unknown} for {cls.__name__}; accepted: {sorted(names)}"
-            )
+        reject_unknown_keys(values, cls, f"{cls.__name__} config")
         cfg = cls(**values)
         cfg.validate()
         return cfg

@@ -35,6 +35,7 @@ import torch
 import torch.nn as nn
 from tqdm.auto import tqdm
 
+from .config import reject_unknown_keys
 from .io import atomic_open, atomic_path, write_json
 
 SCHEDULES = ("cosine", "linear", "constant")
@@ -78,9 +79,7 @@ class TrainConfig:
     def from_dict(cls, values: dict[str, Any]) -> "TrainConfig":
         """Build from a config section; unknown keys and bad values raise a ValueError naming them."""
         fields = {f.name: f for f in dataclasses.fields(cls)}
-        unknown = sorted(set(values) - set(fields))
-        if unknown:
-            raise ValueError(f"unknown TrainConfig key(s) {unknown}; accepted: {sorted(fields)}")
+        reject_unknown_keys(values, fields, "TrainConfig")
         if "max_steps" not in values:
             raise ValueError("TrainConfig needs max_steps")
         cfg = cls(**{k: _coerce(k, fields[k].type, v) for k, v in values.items()})

@@ -21,6 +21,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from ..config import reject_unknown_keys
+
 VOCAB = ".abcdefghijklmnopqr|"
 VOCAB_SIZE = len(VOCAB)  # 20 output logits
 PAD_ID = 0
@@ -60,10 +62,7 @@ class PFAParams:
 
     @classmethod
     def from_dict(cls, values: dict) -> "PFAParams":
-        names = [f.name for f in dataclasses.fields(cls)]
-        unknown = sorted(set(values) - set(names))
-        if unknown:
-            raise ValueError(f"unknown PFA parameter(s) {unknown}; accepted: {names}")
+        reject_unknown_keys(values, cls, "PFA parameter")
         params = cls(**values)
         params.validate()
         return params

@@ -28,6 +28,7 @@ from pathlib import Path
 
 import numpy as np
 
+from ..config import reject_unknown_keys
 from ..interface import IGNORE_INDEX
 from ..io import atomic_open, write_json
 from .automaton import DELIM_ID, PAD_ID, VOCAB_SIZE, Automaton, PFAParams, sample_automaton, \
@@ -50,9 +51,7 @@ class IIDConfig:
     @classmethod
     def from_dict(cls, values: dict) -> "IIDConfig":
         names = [f.name for f in dataclasses.fields(cls)]
-        unknown = sorted(set(values) - set(names))
-        if unknown:
-            raise ValueError(f"unknown regbench data.iid key(s) {unknown}; accepted: {names}")
+        reject_unknown_keys(values, names, "regbench data.iid")
         cfg = cls(**values)
         for key in names:
             v = getattr(cfg, key)
@@ -76,9 +75,7 @@ class DataConfig:
     @classmethod
     def from_dict(cls, values: dict) -> "DataConfig":
         names = [f.name for f in dataclasses.fields(cls)]
-        unknown = sorted(set(values) - set(names))
-        if unknown:
-            raise ValueError(f"unknown regbench data key(s) {unknown}; accepted: {names}")
+        reject_unknown_keys(values, names, "regbench data")
         values = dict(values)
         values["pfa"] = PFAParams.from_dict(dict(values.get("pfa") or {}))
         if values.get("iid") is not None:
