@@ -8,7 +8,14 @@ from collections import Counter
 import pytest
 import torch
 
-from baselines.ssm import selective_scan, selective_scan_sequential
+from baselines.ssm import (
+    _CausalDepthwiseConv,
+    _DecayMatrix,
+    causal_depthwise_conv,
+    decay_matrix,
+    ssd_scan,
+    ssd_scan_sequential,
+)
 from baselines.transformer import apply_rope, rope_cos_sin
 from mosaic import available_models, build_model
 
@@ -20,7 +27,7 @@ CASES = {
     "transformer-alibi": ("transformer", dict(pos_encoding="alibi")),
     "lstm": ("lstm", {}),
     "gru": ("gru", {}),
-    "ssm": ("ssm", {}),
+    "ssm": ("ssm", dict(chunk=8)),  # T = 32 spans 4 chunks: the tests cross chunk boundaries
 }
 
 
@@ -158,36 +165,88 @@ def test_no_attention_maps(case):
         make(case).attention_maps(tokens(1, 4, seed=0))
 
 
-def _scan_inputs(T, dtype, seed, dt_scale=2.0, a_scale=5.0):
+def _scan_inputs(T, dtype, seed, dt_scale=0.5, a_scale=2.0):
+    """SSD scan inputs: 2 sequences, 4 heads of 3 channels in 2 groups sharing B, C of size 5."""
     g = torch.Generator().manual_seed(seed)
-    Bsz, D, N = 2, 5, 4
-    x = torch.randn(Bsz, T, D, generator=g, dtype=dtype)
-    dt = torch.rand(Bsz, T, D, generator=g, dtype=dtype) * dt_scale
-    A = -torch.rand(D, N, generator=g, dtype=dtype) * a_scale - 0.01
-    B = torch.randn(Bsz, T, N, generator=g, dtype=dtype)
-    C = torch.randn(Bsz, T, N, generator=g, dtype=dtype)
+    b, H, P, G, N = 2, 4, 3, 2, 5
+    x = torch.randn(b, T, H, P, generator=g, dtype=dtype)
+    dt = torch.rand(b, T, H, generator=g, dtype=dtype) * dt_scale
+    A = -torch.rand(H, generator=g, dtype=dtype) * a_scale - 0.01
+    B = torch.randn(b, T, G, N, generator=g, dtype=dtype)
+    C = torch.randn(b, T, G, N, generator=g, dtype=dtype)
     return x, dt, A, B, C
 
 
-@pytest.mark.parametrize("T", [1, 2, 7, 16, 37, 64])
-def test_selective_scan_matches_recurrence(T):
-    """The parallel scan equals the step-by-step recurrence, any length (odd ones included)."""
+@pytest.mark.parametrize("T", [1, 2, 7, 16, 37, 64, 300])
+def test_ssd_scan_matches_recurrence(T):
+    """The chunked scan equals the step-by-step recurrence for any length: shorter than a chunk,
+    an exact multiple (16, 64) or not (7, 37, 300), one carry level (chunk 16) or three (chunk 4:
+    300 -> 75 -> 19 -> 5 chunk ends)."""
     args = _scan_inputs(T, torch.float64, seed=T)
-    torch.testing.assert_close(selective_scan(*args), selective_scan_sequential(*args), atol=1e-10, rtol=0)
+    reference = ssd_scan_sequential(*args)
+    for chunk in (4, 16):
+        torch.testing.assert_close(ssd_scan(*args, chunk=chunk), reference, atol=1e-10, rtol=0)
     args32 = [a.float() for a in args]
-    torch.testing.assert_close(selective_scan(*args32), selective_scan_sequential(*args32), atol=1e-4, rtol=1e-4)
+    torch.testing.assert_close(ssd_scan(*args32, chunk=16), ssd_scan_sequential(*args32), atol=1e-4, rtol=1e-4)
 
 
-def test_selective_scan_is_safe_with_extreme_decays():
-    """Steps of exp(-4000) and slow decays mixed: no inf/NaN in values or gradients."""
+@pytest.mark.parametrize("T", [7, 37])
+def test_ssd_scan_gradients_match_recurrence(T):
+    """Gradients through the chunked scan (hand-written decay-matrix backward included) equal
+    those through the recurrence, for every input."""
+    args = [a.requires_grad_() for a in _scan_inputs(T, torch.float64, seed=10 + T)]
+    weights = torch.randn(args[0].shape, generator=torch.Generator().manual_seed(T), dtype=torch.float64)
+    grads = torch.autograd.grad((ssd_scan(*args, chunk=4) * weights).sum(), args)
+    expected = torch.autograd.grad((ssd_scan_sequential(*args) * weights).sum(), args)
+    for got, want in zip(grads, expected):
+        torch.testing.assert_close(got, want, atol=1e-10, rtol=1e-8)
+
+
+def test_ssd_scan_is_safe_with_extreme_decays():
+    """Steps of exp(-4000) and near-identity steps mixed: no inf/NaN in values or gradients, and
+    still the recurrence's values (segment sums are never differences of large running totals)."""
     x, dt, A, B, C = _scan_inputs(50, torch.float32, seed=0, dt_scale=20.0, a_scale=200.0)
-    dt[:, ::3] *= 1e-4  # some near-identity steps between the crushing ones
+    dt[:, ::3] *= 1e-4  # near-identity steps between the crushing ones
     dt.requires_grad_(True)
     A.requires_grad_(True)
-    y = selective_scan(x, dt, A, B, C)
+    y = ssd_scan(x, dt, A, B, C, chunk=8)
     y.square().sum().backward()
     assert torch.isfinite(y).all() and torch.isfinite(dt.grad).all() and torch.isfinite(A.grad).all()
-    torch.testing.assert_close(y, selective_scan_sequential(x, dt, A, B, C), atol=1e-4, rtol=1e-4)
+    torch.testing.assert_close(y, ssd_scan_sequential(x, dt, A, B, C), atol=1e-4, rtol=1e-4)
+
+
+def test_decay_matrix_values_and_gradient():
+    a = -torch.rand(3, 9, generator=torch.Generator().manual_seed(0), dtype=torch.float64) * 2
+    L = decay_matrix(a)
+    t, s = 6, 2
+    assert L[1, t, s].item() == pytest.approx(math.exp(a[1, s + 1 : t + 1].sum().item()), rel=1e-12)
+    assert (L.triu(1) == 0).all() and (L.diagonal(dim1=-2, dim2=-1) == 1).all()
+    assert torch.autograd.gradcheck(_DecayMatrix.apply, (a.requires_grad_(),))
+
+
+@pytest.mark.parametrize("T", [1, 3, 10])
+def test_causal_depthwise_conv_matches_conv1d(T):
+    """The shifted-product convolution (hand-written backward) is nn.Conv1d with left padding."""
+    torch.manual_seed(0)
+    conv = torch.nn.Conv1d(6, 6, kernel_size=4, groups=6).double()
+    x = torch.randn(2, T, 6, dtype=torch.float64, requires_grad=True)
+    expected = torch.nn.functional.conv1d(
+        torch.nn.functional.pad(x.transpose(1, 2), (3, 0)), conv.weight, conv.bias, groups=6
+    ).transpose(1, 2)
+    torch.testing.assert_close(causal_depthwise_conv(x, conv), expected, atol=1e-12, rtol=0)
+    weight, bias = conv.weight[:, 0].detach().requires_grad_(), conv.bias.detach().requires_grad_()
+    assert torch.autograd.gradcheck(_CausalDepthwiseConv.apply, (x, weight, bias))
+
+
+def test_ssm_long_context_is_causal_and_chunk_independent():
+    """On 300 tokens (many chunks, two carry levels for chunk 8) the logits do not depend on the
+    chunk length, and the logits of a prefix are those of the prefix alone."""
+    idx = tokens(2, 300, seed=11)
+    with torch.no_grad():
+        logits, _ = make("ssm", chunk=8)(idx)
+        torch.testing.assert_close(make("ssm", chunk=64)(idx)[0], logits, atol=2e-5, rtol=1e-5)
+        torch.testing.assert_close(make("ssm", chunk=8)(idx[:, :131])[0], logits[:, :131], atol=2e-5, rtol=1e-5)
+        assert torch.isfinite(logits).all()
 
 
 @pytest.mark.parametrize("case", list(CASES))
@@ -261,8 +320,10 @@ def test_build_model_rejects_unknown_keys(name):
         ("transformer", dict(pos_encoding="sinusoidal")),
         ("transformer", dict(n_embd=30, n_head=4)),
         ("transformer", dict(pos_encoding="rope", n_embd=12, n_head=4)),
-        ("ssm", dict(dt_rank="big")),
         ("ssm", dict(d_state=0)),
+        ("ssm", dict(headdim=100)),
+        ("ssm", dict(n_groups=5)),
+        ("ssm", dict(chunk=1)),
     ],
 )
 def test_build_model_rejects_bad_values(name, bad):
@@ -271,7 +332,9 @@ def test_build_model_rejects_bad_values(name, bad):
         build_model(name, **bad)
 
 
-def test_ssm_dt_rank_auto():
-    model = make("ssm", n_embd=40)
-    assert model.blocks[0].mixer.dt_rank == math.ceil(40 / 16)
-    assert make("ssm", dt_rank=5).blocks[0].mixer.dt_rank == 5
+def test_ssm_heads_come_from_headdim_not_n_head():
+    """Mamba-2 heads: d_inner / headdim of them; the common n_head key is ignored."""
+    model = make("ssm", n_embd=64, headdim=16)
+    assert model.blocks[0].mixer.n_heads == 2 * 64 // 16
+    assert model.blocks[0].mixer.A_log.shape == (8,)
+    assert make("ssm", n_head=1).num_params() == make("ssm", n_head=7).num_params()
