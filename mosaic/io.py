@@ -66,7 +66,8 @@ def write_json(path: str | os.PathLike, obj: Any) -> None:
 
 
 def write_table(df, path_without_suffix: str | os.PathLike, float_format: str = "%.4f") -> None:
-    """Write a pandas DataFrame as ``<path>.csv`` and a Markdown ``<path>.md`` side by side."""
+    """Write a pandas DataFrame as ``<path>.csv`` and a Markdown ``<path>.md`` side by side
+    (missing cells: empty in the CSV, a dash in the Markdown)."""
     base = Path(path_without_suffix)
     with atomic_open(base.with_suffix(".csv"), "w", encoding="utf-8", newline="") as fh:
         df.to_csv(fh, index=False)
@@ -74,7 +75,11 @@ def write_table(df, path_without_suffix: str | os.PathLike, float_format: str = 
 
 
 def _markdown(df, float_format: str) -> str:
+    import pandas as pd  # noqa: PLC0415  (callers pass a DataFrame: pandas is loaded already)
+
     def fmt(v: Any) -> str:
+        if pd.api.types.is_scalar(v) and pd.isna(v):
+            return "–"  # a missing cell (None, NaN, pd.NA)
         if isinstance(v, float):
             return float_format % v
         return str(v).replace("|", "\\|").replace("\n", " ")

@@ -46,7 +46,7 @@ def leaky_average(x: torch.Tensor, lam: torch.Tensor | float, chunk: int = DEFAU
     """
     if chunk < 2:  # each recursion level must shrink T by the chunk factor
         raise ValueError(f"chunk must be >= 2, got {chunk}")
-    lead, (T, D) = x.shape[:-2], x.shape[-2:]
+    lead, T = x.shape[:-2], x.shape[-2]
     lam = torch.as_tensor(lam, dtype=x.dtype, device=x.device)
     if lam.dim() > len(lead):
         raise ValueError(f"lam of shape {tuple(lam.shape)} does not broadcast to {tuple(lead)}")

@@ -13,7 +13,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from mosaic.config import add_config_args, config_from_args, load_config, run_cli, runtime_from_args
+from mosaic.config import add_config_args, config_from_args, load_config, runtime_from_args
 from mosaic.train import NonFiniteLossError, TrainConfig, load_trained, lr_at, make_optimizer, train
 
 VOCAB, T, B = 11, 8, 4

@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from ..io import _markdown, write_table, write_text
+from ..io import write_table
 from . import paper_reference
 from .metrics import evaluate_probs
 from .ngram import ngram_probs
@@ -71,14 +71,12 @@ def read_ngram(path: str | Path) -> pd.DataFrame:
 
 
 def _write(df: pd.DataFrame, base: str | Path, float_format: str = "%.4f") -> None:
-    """``.csv`` with empty missing cells, ``.md`` with a dash for them; counts stay integers."""
+    """Counts stay integers (pandas would print them as floats next to missing cells)."""
     df = df.copy()
     for col in ("n_train", "n_positions", "n_sequences", "grid_points", "num_params"):
         if col in df:
             df[col] = pd.to_numeric(df[col]).round().astype("Int64")
     write_table(df, base, float_format)
-    shown = df.astype(object).where(df.notna(), "–")
-    write_text(Path(base).with_suffix(".md"), _markdown(shown, float_format) + "\n")
 
 
 # -- Fig. 11 -------------------------------------------------------------------------------------
