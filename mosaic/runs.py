@@ -14,7 +14,7 @@ from typing import Any
 import torch
 
 from .registry import build_model
-from .train import CONFIG, load_trained
+from .train import CONFIG, WEIGHTS, load_trained
 
 
 def run_spec(run_dir: str | Path) -> dict[str, Any]:
@@ -29,13 +29,15 @@ def run_spec(run_dir: str | Path) -> dict[str, Any]:
     return spec
 
 
-def load_run_model(run_dir: str | Path, device: str | torch.device = "cpu") -> torch.nn.Module:
-    """Build the run's architecture from its config and load its final weights (eval mode)."""
+def load_run_model(run_dir: str | Path, device: str | torch.device = "cpu",
+                   weights: str = WEIGHTS) -> torch.nn.Module:
+    """Build the run's architecture from its config and load its weights (eval mode):
+    ``model.pt`` (final) by default, or another weights file of the run (e.g. a best checkpoint)."""
     spec = run_spec(run_dir)
     model = build_model(spec["arch"], **spec["model"])
     try:
-        load_trained(model, run_dir)
+        load_trained(model, run_dir, weights)
     except RuntimeError as exc:  # state-dict shape/key mismatch
-        raise ValueError(f"{run_dir}/model.pt does not match the config in {run_dir}/config.json: "
+        raise ValueError(f"{run_dir}/{weights} does not match the config in {run_dir}/config.json: "
                          f"{str(exc).splitlines()[0]}") from None
     return model.to(device).eval()

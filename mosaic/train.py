@@ -246,10 +246,11 @@ def load_checkpoint(path: Path) -> dict[str, Any]:
     return payload
 
 
-def load_trained(model: nn.Module, run_dir: str | Path) -> nn.Module:
-    """Load the final weights ``run_dir/model.pt`` into ``model`` (same architecture/config)."""
+def load_trained(model: nn.Module, run_dir: str | Path, weights: str = WEIGHTS) -> nn.Module:
+    """Load ``run_dir/<weights>`` (default: the final ``model.pt``) into ``model`` (same
+    architecture/config)."""
     run_dir = Path(run_dir)
-    path = run_dir / WEIGHTS
+    path = run_dir / weights
     if not path.is_file():
         hint = " (training has not finished: only a checkpoint exists)" if (run_dir / CHECKPOINT).is_file() else ""
         raise FileNotFoundError(f"no trained weights at {path}{hint}")

@@ -32,7 +32,7 @@ import torch
 
 from ..io import atomic_path, write_json
 from ..registry import build_model
-from ..runs import run_spec
+from ..runs import load_run_model, run_spec
 from ..train import CHECKPOINT, DONE, TrainConfig, train
 from .automaton import VOCAB_SIZE
 from .dataset import RegBenchSplit, load_pools, make_batch, make_get_batch
@@ -230,14 +230,7 @@ def train_run(section: dict, arch: str, n_train: int, point: dict[str, Any], dat
 # -- evaluate and select -------------------------------------------------------------------------
 def load_best_model(run_dir: str | Path, selected_on: str = "val", device: str = "cpu"):
     """The run's architecture with its ``best_<selected_on>.pt`` weights, in eval mode."""
-    run_dir = Path(run_dir)
-    spec = run_spec(run_dir)
-    path = run_dir / f"best_{selected_on}.pt"
-    if not path.is_file():
-        raise FileNotFoundError(f"{path} not found: {run_dir} kept no checkpoint chosen on {selected_on!r}")
-    model = build_model(spec["arch"], **spec["model"])
-    model.load_state_dict(torch.load(path, map_location="cpu", weights_only=True))
-    return model.to(device).eval()
+    return load_run_model(run_dir, device, weights=f"best_{selected_on}.pt")
 
 
 def evaluate_run(run_dir: str | Path, splits: dict[str, RegBenchSplit], names: list[str],
