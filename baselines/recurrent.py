@@ -53,14 +53,30 @@ class RecurrentLM(LanguageModel):
         # GPT-2's embedding init; the recurrent weights keep torch's uniform(+-1/sqrt(C)) init.
         nn.init.normal_(self.wte.weight, mean=0.0, std=0.02)
 
-    def forward(self, idx: torch.Tensor, targets: torch.Tensor | None = None):
+    def _recur(self, idx: torch.Tensor, state=None):
+        """Top layer's hidden states (B, T, C) for ``idx`` (B, T) and the final recurrent state
+        (``(h, c)`` for an LSTM, ``h`` for a GRU), starting from ``state`` (None: zeros)."""
         x = self.drop(self.wte(idx))  # (B, T, C)
         # CPU autocast would cast the recurrence to bfloat16, for which oneDNN lacks an LSTM/GRU
         # kernel on some CPUs: keep it in the parameters' dtype there (a no-op without autocast).
         with torch.autocast(device_type="cpu", enabled=False) if x.device.type == "cpu" else nullcontext():
-            h, _ = self.rnn(x)  # (B, T, C): top layer's hidden state at every step
+            return self.rnn(x, state)
+
+    def forward(self, idx: torch.Tensor, targets: torch.Tensor | None = None):
+        h, _ = self._recur(idx)  # (B, T, C): top layer's hidden state at every step
         logits = self.lm_head(self.ln_f(h))  # (B, T, padded_vocab)
         return self.logits_and_loss(logits, targets)
+
+    # -- incremental decoding: the cache protocol of mosaic.interface; the cache is the state --
+    @torch.no_grad()
+    def prefill(self, idx: torch.Tensor):
+        h, state = self._recur(idx)
+        return self.logits_and_loss(self.lm_head(self.ln_f(h[:, -1])), None)[0], state
+
+    @torch.no_grad()
+    def decode_step(self, idx_next: torch.Tensor, state):
+        h, state = self._recur(idx_next, state)  # (B, 1, C)
+        return self.logits_and_loss(self.lm_head(self.ln_f(h[:, -1])), None)[0], state
 
 
 @register_model("lstm")

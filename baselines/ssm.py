@@ -303,21 +303,77 @@ class Mamba2Mixer(nn.Module):
         lo, hi = config.A_init_range
         self.A_log.copy_(torch.log(torch.empty(H, device=self.A_log.device).uniform_(lo, hi)))
 
-    def forward(self, u):  # (b, T, d) -> (b, T, d)
+    def _split_conv_input(self, u):
+        """in_proj of the block input ``u`` (b, T, d): z (b, T, d_inner), the convolution's
+        input xBC (b, T, d_inner + 2 G N) and the raw step Δ (b, T, H)."""
         GN = self.n_groups * self.d_state
-        z, xBC, dt = self.in_proj(u).split([self.d_inner, self.d_inner + 2 * GN, self.n_heads], dim=-1)
-        xBC = F.silu(causal_depthwise_conv(xBC, self.conv1d))  # (b, T, d_inner + 2 G N)
+        return self.in_proj(u).split([self.d_inner, self.d_inner + 2 * GN, self.n_heads], dim=-1)
+
+    def _ssm_inputs(self, xBC, dt):
+        """The convolved, activated xBC and raw Δ -> x (b, T, H, P), Δ (b, T, H) and A (H,)
+        (both float32), B and C (b, T, G, N)."""
+        GN = self.n_groups * self.d_state
         x, B, C = xBC.split([self.d_inner, GN, GN], dim=-1)
         x = x.unflatten(-1, (self.n_heads, self.headdim))  # (b, T, H, P)
         B = B.unflatten(-1, (self.n_groups, self.d_state))  # (b, T, G, N)
         C = C.unflatten(-1, (self.n_groups, self.d_state))
-        with torch.autocast(device_type=u.device.type, enabled=False):  # scan in float32
+        with torch.autocast(device_type=xBC.device.type, enabled=False):  # scan in float32
             dt = F.softplus(dt.float() + self.dt_bias.float())  # (b, T, H), > 0
             A = -torch.exp(self.A_log.float())  # (H,), < 0
-            y = ssd_scan(x, dt, A, B, C, self.chunk)  # (b, T, H, P)
+        return x, dt, A, B, C
+
+    def _output(self, y, x, z):
+        """SSM output y (b, T, H, P) -> block output (b, T, d): skip D x, gate, norm, out_proj."""
         y = y.to(x.dtype) + x * self.D.to(x.dtype)[:, None]
         y = self.norm(y.flatten(2) * F.silu(z))  # (b, T, d_inner)
         return self.out_proj(y)  # (b, T, d)
+
+    def forward(self, u):  # (b, T, d) -> (b, T, d)
+        z, xBC, dt = self._split_conv_input(u)
+        xBC = F.silu(causal_depthwise_conv(xBC, self.conv1d))  # (b, T, d_inner + 2 G N)
+        x, dt, A, B, C = self._ssm_inputs(xBC, dt)
+        with torch.autocast(device_type=u.device.type, enabled=False):
+            y = ssd_scan(x, dt, A, B, C, self.chunk)  # (b, T, H, P)
+        return self._output(y, x, z)
+
+    # -- incremental decoding: the convolution's last inputs and the SSM state h ---------------
+    def _head_groups(self, t):  # (b, ..., G, N) -> (b, ..., H, N): the group each head reads
+        return t.repeat_interleave(self.n_heads // self.n_groups, dim=-2)
+
+    def prefill(self, u):
+        """:meth:`forward` on ``u`` (b, T, d), plus the cache: the last d_conv - 1 inputs of the
+        convolution (zeros before the start) and the state ``h_{T-1}`` (b, H, P, N)."""
+        z, xBC, dt = self._split_conv_input(u)
+        K = self.conv1d.kernel_size[0]
+        conv_state = F.pad(xBC, (0, 0, K - 1, 0))[:, xBC.size(1) :]  # (b, K-1, conv_dim)
+        x, dt, A, B, C = self._ssm_inputs(F.silu(causal_depthwise_conv(xBC, self.conv1d)), dt)
+        with torch.autocast(device_type=u.device.type, enabled=False):
+            y = ssd_scan(x, dt, A, B, C, self.chunk)  # (b, T, H, P)
+            work = y.dtype
+            a = dt.to(work) * A.to(work)  # (b, T, H) log-decays
+            # h_{T-1} = Σ_s exp(Σ_{r=s+1..T-1} a_r) Δ_s x_s B_sᵀ; suffix sums, no differences
+            after = F.pad(a.flip(1).cumsum(1).flip(1)[:, 1:], (0, 0, 0, 1))  # (b, T, H)
+            weight = torch.exp(after) * dt.to(work)
+            h = torch.einsum("bth,bthp,bthn->bhpn", weight, x.to(work), self._head_groups(B).to(work))
+        return self._output(y, x, z), (conv_state, h)
+
+    def step(self, u, cache):
+        """The mixer at one new position, ``u`` (b, 1, d), from the cache of :meth:`prefill`."""
+        conv_state, h = cache
+        z, xBC, dt = self._split_conv_input(u)
+        window = torch.cat([conv_state, xBC], dim=1)  # (b, K, conv_dim): inputs t-K+1..t
+        w = self.conv1d.weight[:, 0].to(xBC.dtype)  # (conv_dim, K); w[:, K-1] weighs step t
+        conv = (window * w.t()).sum(1, keepdim=True) + self.conv1d.bias.to(xBC.dtype)  # (b, 1, conv_dim)
+        x, dt, A, B, C = self._ssm_inputs(F.silu(conv), dt)
+        with torch.autocast(device_type=u.device.type, enabled=False):
+            work = h.dtype
+            dt0 = dt[:, 0].to(work)  # (b, H)
+            B0, C0 = self._head_groups(B)[:, 0].to(work), self._head_groups(C)[:, 0].to(work)  # (b, H, N)
+            # h_t = exp(Δ_t A) h_{t-1} + Δ_t x_t B_tᵀ, y_t = h_t C_t
+            h = torch.exp(dt0 * A.to(work))[..., None, None] * h
+            h = h + (dt0[..., None] * x[:, 0].to(work))[..., None] * B0[:, :, None, :]  # (b, H, P, N)
+            y = (h @ C0[..., None]).squeeze(-1)[:, None]  # (b, 1, H, P)
+        return self._output(y, x, z), (window[:, 1:], h)
 
 
 class MambaBlock(nn.Module):
@@ -329,6 +385,14 @@ class MambaBlock(nn.Module):
 
     def forward(self, x):  # (b, T, C)
         return x + self.dropout(self.mixer(self.norm(x)))
+
+    def prefill(self, x):
+        y, cache = self.mixer.prefill(self.norm(x))
+        return x + self.dropout(y), cache
+
+    def step(self, x, cache):
+        y, cache = self.mixer.step(self.norm(x), cache)
+        return x + self.dropout(y), cache
 
 
 @register_model("ssm")
@@ -366,3 +430,24 @@ class SSM(LanguageModel):
             x = block(x)  # (b, T, C)
         logits = self.lm_head(self.norm_f(x))  # (b, T, padded_vocab)
         return self.logits_and_loss(logits, targets)
+
+    # -- incremental decoding: the cache protocol of mosaic.interface ---------------------------
+    @torch.no_grad()
+    def prefill(self, idx: torch.Tensor):
+        """Logits (B, V) after ``idx`` (B, T); the cache is, per block, the convolution's last
+        inputs and the SSM state: O(1) memory and work per new token."""
+        x = self.drop(self.wte(idx))  # (b, T, C)
+        cache = []
+        for block in self.blocks:
+            x, layer = block.prefill(x)
+            cache.append(layer)
+        return self.logits_and_loss(self.lm_head(self.norm_f(x[:, -1])), None)[0], cache
+
+    @torch.no_grad()
+    def decode_step(self, idx_next: torch.Tensor, cache: list):
+        x = self.drop(self.wte(idx_next))  # (b, 1, C)
+        new_cache = []
+        for block, layer in zip(self.blocks, cache):
+            x, layer = block.step(x, layer)
+            new_cache.append(layer)
+        return self.logits_and_loss(self.lm_head(self.norm_f(x[:, -1])), None)[0], new_cache

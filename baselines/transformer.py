@@ -56,11 +56,12 @@ class TransformerConfig(LMConfig):
 
 
 # -- position encodings ---------------------------------------------------------------------------
-def rope_cos_sin(T: int, head_dim: int, base: float, device: torch.device):
-    """Rotary angles for positions 0..T-1: ``cos, sin`` of shape (T, head_dim/2), float32.
-    Computed per call (cheap) so the model runs at any length and keeps no buffers."""
+def rope_cos_sin(T: int, head_dim: int, base: float, device: torch.device, start: int = 0):
+    """Rotary angles for positions start..start+T-1: ``cos, sin`` of shape (T, head_dim/2),
+    float32. Computed per call (cheap) so the model runs at any length and keeps no buffers."""
     inv_freq = base ** (-torch.arange(0, head_dim, 2, device=device, dtype=torch.float32) / head_dim)
-    angles = torch.arange(T, device=device, dtype=torch.float32)[:, None] * inv_freq[None, :]
+    positions = torch.arange(start, start + T, device=device, dtype=torch.float32)
+    angles = positions[:, None] * inv_freq[None, :]
     return angles.cos(), angles.sin()  # (T, hd/2) each
 
 
@@ -86,12 +87,14 @@ def alibi_slopes(n_head: int) -> list[float]:
     return power_of_two(closest) + power_of_two(2 * closest)[0::2][: n_head - closest]
 
 
-def alibi_bias(n_head: int, T: int, device: torch.device) -> torch.Tensor:
-    """Additive attention bias (H, T, T): -slope_h * (i - j) for key j <= query i, -inf above
-    the diagonal (so it also carries the causal mask)."""
+def alibi_bias(n_head: int, T: int, device: torch.device, n_keys: int | None = None) -> torch.Tensor:
+    """Additive attention bias (H, T, n_keys) for the last T of ``n_keys`` positions (default
+    n_keys = T): -slope_h * (i - j) for key j <= query i, -inf above the diagonal (so it also
+    carries the causal mask)."""
+    n_keys = T if n_keys is None else n_keys
     slopes = torch.tensor(alibi_slopes(n_head), device=device, dtype=torch.float32)
-    pos = torch.arange(T, device=device)
-    distance = (pos[:, None] - pos[None, :]).float()  # (T, T): i - j
+    queries = torch.arange(n_keys - T, n_keys, device=device)
+    distance = (queries[:, None] - torch.arange(n_keys, device=device)[None, :]).float()  # i - j
     bias = -slopes[:, None, None] * distance  # (H, T, T)
     return bias.masked_fill(distance < 0, float("-inf"))
 
@@ -108,10 +111,13 @@ class CausalSelfAttention(nn.Module):
         self.c_proj.is_residual_projection = True  # GPT-2 scaled init
         self.resid_dropout = nn.Dropout(config.dropout)
 
-    def forward(self, x, rope=None, attn_bias=None, return_probs: bool = False):
-        """``x`` (B, T, C); ``rope`` = (cos, sin) or None; ``attn_bias`` (H, T, T) additive
+    def forward(self, x, rope=None, attn_bias=None, return_probs: bool = False, kv=None):
+        """``x`` (B, T, C); ``rope`` = (cos, sin) or None; ``attn_bias`` (H, T, T_keys) additive
         float mask (ALiBi, includes the causal mask) or None for plain causal attention.
-        Returns (y, probs) where probs (B, H, T, T) only when ``return_probs``."""
+        ``kv``: None, or this layer's KV cache, a dict updated in place: keys and values of the
+        earlier positions (``"k"``, ``"v"``, (B, H, T_past, hd)) are read, the new ones appended,
+        and ``x`` holds the T positions after them. Returns (y, probs) where probs (B, H, T, T)
+        only when ``return_probs``."""
         B, T, C = x.size()
         q, k, v = self.c_attn(x).split(self.n_embd, dim=2)  # (B, T, C) each
         hd = C // self.n_head
@@ -120,22 +126,33 @@ class CausalSelfAttention(nn.Module):
         v = v.view(B, T, self.n_head, hd).transpose(1, 2)  # (B, H, T, hd)
         if rope is not None:
             q, k = apply_rope(q, *rope), apply_rope(k, *rope)
+        n_past = 0
+        if kv is not None:
+            if "k" in kv:  # the queries follow the cached positions
+                n_past = kv["k"].size(2)
+                k, v = torch.cat([kv["k"], k], dim=2), torch.cat([kv["v"], v], dim=2)
+            kv["k"], kv["v"] = k, v
 
         probs = None
         if return_probs:
             # Explicit softmax (for analysis only): the fused kernel does not expose probabilities.
-            scores = (q @ k.transpose(-2, -1)) / math.sqrt(hd)  # (B, H, T, T)
+            scores = (q @ k.transpose(-2, -1)) / math.sqrt(hd)  # (B, H, T, n_past + T)
             if attn_bias is not None:
                 scores = scores + attn_bias.to(scores.dtype)
             else:
-                causal = torch.ones(T, T, dtype=torch.bool, device=x.device).tril()
+                causal = torch.ones(T, n_past + T, dtype=torch.bool, device=x.device).tril(n_past)
                 scores = scores.masked_fill(~causal, float("-inf"))
             probs = F.softmax(scores.float(), dim=-1).to(q.dtype)  # (B, H, T, T)
             y = probs @ v  # (B, H, T, hd)
         else:
             dropout_p = self.dropout if self.training else 0.0
-            if attn_bias is None:
+            if attn_bias is None and n_past == 0:
                 y = F.scaled_dot_product_attention(q, k, v, dropout_p=dropout_p, is_causal=True)
+            elif attn_bias is None and T == 1:  # one new query reads every cached key
+                y = F.scaled_dot_product_attention(q, k, v, dropout_p=dropout_p)
+            elif attn_bias is None:  # several new queries: causal, offset by the cached keys
+                mask = torch.ones(T, n_past + T, dtype=torch.bool, device=x.device).tril(n_past)
+                y = F.scaled_dot_product_attention(q, k, v, attn_mask=mask, dropout_p=dropout_p)
             else:
                 y = F.scaled_dot_product_attention(
                     q, k, v, attn_mask=attn_bias.to(q.dtype), dropout_p=dropout_p
@@ -167,8 +184,8 @@ class Block(nn.Module):
         self.ln_2 = nn.LayerNorm(config.n_embd, bias=config.bias)
         self.mlp = MLP(config)
 
-    def forward(self, x, rope=None, attn_bias=None, return_probs: bool = False):
-        a, probs = self.attn(self.ln_1(x), rope, attn_bias, return_probs)
+    def forward(self, x, rope=None, attn_bias=None, return_probs: bool = False, kv=None):
+        a, probs = self.attn(self.ln_1(x), rope, attn_bias, return_probs, kv)
         x = x + a  # (B, T, C)
         x = x + self.mlp(self.ln_2(x))  # (B, T, C)
         return x, probs
@@ -210,23 +227,25 @@ class Transformer(LanguageModel):
         elif isinstance(module, nn.Embedding):
             nn.init.normal_(module.weight, mean=0.0, std=0.02)
 
-    def _run(self, idx: torch.Tensor, return_probs: bool = False):
-        """Final hidden states (B, T, C) and, if asked, each layer's attention probabilities."""
+    def _run(self, idx: torch.Tensor, return_probs: bool = False, kv: list | None = None, start: int = 0):
+        """Final hidden states (B, T, C) and, if asked, each layer's attention probabilities.
+        With ``kv`` (one dict per layer, see :meth:`CausalSelfAttention.forward`) ``idx`` holds
+        positions ``start..start+T-1`` after the ``start`` cached ones."""
         B, T = idx.size()
-        self.check_context(T)
+        self.check_context(start + T)
         cfg = self.config
         x = self.wte(idx)  # (B, T, C)
         rope = attn_bias = None
         if cfg.pos_encoding == "absolute":
-            x = x + self.wpe(torch.arange(T, device=idx.device))  # (B, T, C)
+            x = x + self.wpe(torch.arange(start, start + T, device=idx.device))  # (B, T, C)
         elif cfg.pos_encoding == "rope":
-            rope = rope_cos_sin(T, cfg.n_embd // cfg.n_head, cfg.rope_base, idx.device)
+            rope = rope_cos_sin(T, cfg.n_embd // cfg.n_head, cfg.rope_base, idx.device, start)
         else:
-            attn_bias = alibi_bias(cfg.n_head, T, idx.device)  # (H, T, T)
+            attn_bias = alibi_bias(cfg.n_head, T, idx.device, start + T)  # (H, T, start+T)
         x = self.drop(x)
         maps = []
-        for block in self.blocks:
-            x, probs = block(x, rope, attn_bias, return_probs)
+        for i, block in enumerate(self.blocks):
+            x, probs = block(x, rope, attn_bias, return_probs, None if kv is None else kv[i])
             if return_probs:
                 maps.append(probs.float().mean(dim=0))  # (H, T, T), averaged over the batch
         return self.ln_f(x), maps
@@ -246,3 +265,36 @@ class Transformer(LanguageModel):
         finally:
             self.train(was_training)
         return torch.stack(maps)  # (n_layer, n_head, T, T)
+
+    # -- incremental decoding: the cache protocol of mosaic.interface ---------------------------
+    def _window_slides(self, T: int) -> bool:
+        """Absolute positions past block_size: recompute crops to the last block_size tokens, so
+        every position moves and no cached key stays valid."""
+        return not self.supports_longer_context and T > self.config.block_size
+
+    def _recompute_last(self, idx: torch.Tensor) -> torch.Tensor:
+        logits, _ = self(idx[:, -self.config.block_size :])
+        return logits[:, -1]
+
+    @torch.no_grad()
+    def prefill(self, idx: torch.Tensor) -> tuple[torch.Tensor, dict]:
+        """Logits (B, V) after ``idx`` (B, T); the cache holds the tokens and, per layer, the keys
+        (rotated, for RoPE) and values of every position. Once an absolute-position window slides
+        (T > block_size) the KV cache is dropped and each step recomputes the window."""
+        cache = {"idx": idx, "kv": None}
+        if self._window_slides(idx.size(1)):
+            return self._recompute_last(idx), cache
+        cache["kv"] = [{} for _ in self.blocks]
+        x, _ = self._run(idx, kv=cache["kv"])  # (B, T, C)
+        return self.logits_and_loss(self.lm_head(x[:, -1]), None)[0], cache
+
+    @torch.no_grad()
+    def decode_step(self, idx_next: torch.Tensor, cache: dict) -> tuple[torch.Tensor, dict]:
+        """Logits (B, V) after one more token ``idx_next`` (B, 1)."""
+        start = cache["idx"].size(1)
+        cache["idx"] = torch.cat([cache["idx"], idx_next], dim=1)
+        if cache["kv"] is None or self._window_slides(start + 1):
+            cache["kv"] = None
+            return self._recompute_last(cache["idx"]), cache
+        x, _ = self._run(idx_next, kv=cache["kv"], start=start)  # (B, 1, C)
+        return self.logits_and_loss(self.lm_head(x[:, -1]), None)[0], cache

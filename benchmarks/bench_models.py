@@ -1,15 +1,29 @@
-"""Forward + backward training throughput of every registered model at one named size.
+"""Performance of every registered model at one named size, ending with the targets of issue #9.
 
-    python benchmarks/bench_models.py --preset default [--device cpu] [--models mosaic transformer]
+    python benchmarks/bench_models.py --preset default [--device cpu|cuda|auto] [--precision bf16]
+    python benchmarks/bench_models.py --preset default --scaling-figure results/figures/perf_scaling.png
+    python benchmarks/bench_models.py --config-json '{...performance section...}' --scaling-figure PATH
 
-Each model trains on random tokens (AdamW step included) for ``steps`` timed steps after
-``warmup_steps``; the table gives tokens/s and parameters, and the last line is the
-``mosaic/transformer throughput ratio``. Numbers are printed, not asserted: compare ratios taken
-in one run on one machine.
+What is measured (sizes in ``benchmarks/presets.yaml``; nothing is asserted, every number printed):
+
+1. training throughput, forward + backward + AdamW, tokens/s of every model at several contexts
+   (batch x ctx kept about constant), all models interleaved round by round in one process;
+2. the machine's matmul peak, square ``a @ b``, measured in the same run;
+3. MFU = model FLOPs per token (``benchmarks/flops.py``, ``docs/performance.md``) x tokens/s / peak;
+4. the leaky average (eq. 7): its share of one mosaic block's forward + backward, and its cost
+   against T with the fitted log-log exponent;
+5. generation: cached incremental decoding against full recompute (batch 1, greedy);
+6. peak memory of a training step, each measurement in a fresh process (``benchmarks/memory.py``);
+
+then a block of ``target: measured (pass/short)`` lines. ``--scaling-figure`` runs only the
+context sweep of ``benchmarks/scaling.py`` instead and writes the figure (+ .pdf/.csv).
 """
 from __future__ import annotations
 
 import argparse
+import json
+import math
+import platform
 import sys
 import time
 from pathlib import Path
@@ -18,73 +32,254 @@ import torch
 import yaml
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-from mosaic import available_models, build_model  # noqa: E402
+from benchmarks import flops  # noqa: E402
+from benchmarks.measure import (  # noqa: E402
+    PRECISIONS, best_times, build, generation_times, leaky_scaling, leaky_share, loglog_slope,
+    matmul_fns, matmul_peak, pick_device, train_step_fn,
+)
+from benchmarks.memory import peak_step_memory  # noqa: E402
+from benchmarks.scaling import MIB, plot_scaling, run_scaling  # noqa: E402
+from mosaic import available_models  # noqa: E402
+from mosaic.config import run_cli  # noqa: E402
 
 PRESETS = Path(__file__).with_name("presets.yaml")
+SECTIONS = ("throughput", "leaky", "generation", "memory")
+# The targets of issue #9 (not sizes: the sizes are in presets.yaml).
+TARGET_SPEED_RATIO = 0.9  # mosaic tokens/s >= 0.9 x the parameter-matched transformer's
+TARGET_LEAKY_SHARE = 0.05  # leaky averages <= 5% of a mosaic block's forward + backward
+TARGET_LEAKY_EXPONENT = 1.2  # cost ~ T^p with p about 1 (linear); quadratic would give ~2
+TARGET_MFU = 0.40  # mosaic and transformer
+TARGET_GEN_SPEEDUP = 5.0  # cached vs full recompute
+TARGET_MEMORY_RATIO = 1.1  # mosaic peak step memory <= 1.1 x the transformer's
 
 
-def pick_device(name: str) -> torch.device:
-    if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    return torch.device(name)
-
-
-def synchronize(device: torch.device) -> None:
+def machine_name(device: torch.device) -> str:
     if device.type == "cuda":
-        torch.cuda.synchronize()
+        return torch.cuda.get_device_name(device)
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
 
 
-def train_throughput(name: str, preset: dict, device: torch.device) -> dict:
-    torch.manual_seed(0)
-    cfg = preset["model"]
-    model = build_model(name, **cfg).to(device)
-    opt = torch.optim.AdamW(model.parameters(), lr=1e-4)
-    B, T = preset["batch_size"], cfg["block_size"]
-    x = torch.randint(0, cfg["vocab_size"], (B, T), device=device)
-    y = torch.randint(0, cfg["vocab_size"], (B, T), device=device)
-
-    def step() -> None:
-        _, loss = model(x, y)
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        opt.step()
-
-    for _ in range(preset["warmup_steps"]):
-        step()
-    synchronize(device)
-    start = time.perf_counter()
-    for _ in range(preset["steps"]):
-        step()
-    synchronize(device)
-    seconds = (time.perf_counter() - start) / preset["steps"]
-    return {"model": name, "params_M": model.num_params() / 1e6, "ms_per_step": 1e3 * seconds,
-            "tokens_per_s": B * T / seconds}
+def batch_for(tokens_per_step: int, ctx: int) -> int:
+    return max(1, round(tokens_per_step / ctx))
 
 
+def verdict(ok: bool | None) -> str:
+    return "n/a" if ok is None else ("pass" if ok else "short")
+
+
+# -- the sections ------------------------------------------------------------------------------------
+def throughput(preset: dict, names: list[str], device, precision: str) -> tuple[list[dict], dict]:
+    """Rows per (model, ctx), and the best time of each peak matmul size, timed in the same
+    interleaved rounds as the models (the MFU's peak is taken under the same conditions)."""
+    cfg = preset["throughput"]
+    print(f"\n[1] training throughput (forward + backward + AdamW, random tokens), batch x ctx ~ "
+          f"{cfg['tokens_per_step']} tokens per step at every context (keeps the run short); best of "
+          f"{cfg['rounds']} rounds, all models (and the peak matmuls) interleaved")
+    print(f"{'ctx':>6}{'batch':>6}  {'model':<14}{'params (M)':>11}{'N matmul (M)':>13}{'ms/step':>10}"
+          f"{'tokens/s':>10}")
+    rows, matmul_best = [], {}
+    matmuls = {("matmul", n): fn for n, fn in matmul_fns(device, preset["peak"]["sizes"], precision).items()}
+    for ctx in cfg["contexts"]:
+        B = batch_for(cfg["tokens_per_step"], ctx)
+        models = {n: build(n, preset["model"], ctx, preset["arch_options"], device) for n in names}
+        steps = {n: train_step_fn(m, B, ctx, device, precision) for n, m in models.items()}
+        best = best_times({**steps, **matmuls}, rounds=cfg["rounds"], warmup=cfg["warmup_steps"], device=device)
+        for (_, n), t in ((k, v) for k, v in best.items() if isinstance(k, tuple)):
+            matmul_best[n] = min(t, matmul_best.get(n, math.inf))
+        for n, m in models.items():
+            rows.append({"model": n, "ctx": ctx, "batch": B, "params": m.num_params(),
+                         "n_matmul": flops.matmul_params(m), "formula": flops.formula(m),
+                         "flops_per_token": flops.train_flops_per_token(m, ctx),
+                         "seconds": best[n], "tokens_per_s": B * ctx / best[n]})
+            r = rows[-1]
+            print(f"{ctx:>6}{B:>6}  {n:<14}{r['params'] / 1e6:>11.2f}{r['n_matmul'] / 1e6:>13.2f}"
+                  f"{1e3 * r['seconds']:>10.1f}{r['tokens_per_s']:>10.0f}")
+        del models, steps
+    speed = {(r["model"], r["ctx"]): r["tokens_per_s"] for r in rows}
+    if "mosaic" in names and "transformer" in names:
+        ratios = ", ".join(f"ctx {c}: {speed['mosaic', c] / speed['transformer', c]:.3f}" for c in cfg["contexts"])
+        print(f"mosaic/transformer tokens/s ratio: {ratios}")
+    return rows, matmul_best
+
+
+def peak_and_mfu(preset: dict, rows: list[dict], matmul_best: dict, device, precision: str) -> tuple[float, dict]:
+    cfg = preset["peak"]
+    peak, per_size = matmul_peak(device, cfg["sizes"], cfg["repeats"], precision, earlier=matmul_best)
+    sizes = ", ".join(f"n={n}: {f / 1e9:.1f}" for n, f in per_size.items())
+    print(f"\n[2] matmul peak ({precision}, square a @ b, best of {cfg['repeats']} now and of the rounds "
+          f"interleaved with [1]): {sizes} GFLOP/s; peak {peak / 1e9:.1f} GFLOP/s")
+    ctx = preset["target_context"]
+    print(f"\n[3] MFU at ctx {ctx}: model FLOPs per trained token x tokens/s / peak "
+          "(N = matmul weights incl. the tied head; docs/performance.md)")
+    print(f"{'model':<14}{'MFLOP/token':>12}{'GFLOP/s':>10}{'MFU':>8}  formula")
+    mfu = {}
+    for r in rows:
+        if r["ctx"] != ctx:
+            continue
+        achieved = r["flops_per_token"] * r["tokens_per_s"]
+        mfu[r["model"]] = achieved / peak
+        print(f"{r['model']:<14}{r['flops_per_token'] / 1e6:>12.2f}{achieved / 1e9:>10.1f}"
+              f"{100 * mfu[r['model']]:>7.1f}%  {r['formula']}")
+    return peak, mfu
+
+
+def leaky(preset: dict, device) -> dict:
+    cfg = preset["leaky"]
+    ctx = preset["target_context"]
+    share = leaky_share(preset["model"], preset["arch_options"], cfg["batch_size"], ctx, cfg["rounds"], device)
+    print(f"\n[4] leaky average (mosaic/leaky_average.py), forward + backward, best of {cfg['rounds']} "
+          f"interleaved rounds")
+    if not share["calls"]:
+        print("no leaky_average call recorded in a mosaic block")
+        return {"share": math.nan, "exponent": math.nan}
+    print(f"one mosaic block at batch {cfg['batch_size']}, ctx {ctx}: {1e3 * share['block_s']:.2f} ms; its "
+          f"{share['calls']} leaky averages {share['shapes']} alone: {1e3 * share['leaky_s']:.2f} ms = "
+          f"{100 * share['share']:.1f}% of the block")
+    times = leaky_scaling(share["shapes"][0], share["lam"], cfg["contexts"], cfg["rounds"], device)
+    exponent = loglog_slope(list(times), list(times.values()))
+    print(f"cost vs T of one call {share['shapes'][0][:-2]} x T x {share['shapes'][0][-1]}:")
+    for T, t in times.items():
+        print(f"  T {T:>6}: {1e3 * t:8.2f} ms  ({1e9 * t / T:8.1f} ns per position)")
+    print(f"fitted exponent (log-log slope of time against T): {exponent:.3f}")
+    return {"share": share["share"], "exponent": exponent}
+
+
+def generation(preset: dict, names: list[str], device) -> dict:
+    cfg = preset["generation"]
+    wanted = [n for n in cfg["models"] if n in names]
+    new, prompt = cfg["new_tokens"], cfg["prompt_tokens"]
+    print(f"\n[5] generation of {new} tokens after a {prompt}-token prompt, batch 1, greedy: cached "
+          "incremental decoding vs full recompute")
+    speedups = {}
+    for n in wanted:
+        model = build(n, preset["model"], prompt + new, preset["arch_options"], device)
+        t = generation_times(model, prompt, new, device)
+        if not t:
+            print(f"{n:<14}cached generation unavailable (no use_cache, or no prefill/decode_step)")
+            speedups[n] = None
+            continue
+        speedups[n] = t["full_s"] / t["cached_s"]
+        print(f"{n:<14}cached {new / t['cached_s']:>9.1f} tokens/s   full recompute "
+              f"{new / t['full_s']:>9.1f} tokens/s   speedup {speedups[n]:.1f}x")
+    return speedups
+
+
+def memory(preset: dict, names: list[str], device, precision: str, threads) -> dict:
+    cfg, tokens = preset["memory"], preset["throughput"]["tokens_per_step"]
+    print(f"\n[6] peak memory of a training step ({cfg['steps']} steps, AdamW state included), over the "
+          f"built model, each in a fresh process; batch x ctx ~ {tokens} tokens")
+    print(f"{'ctx':>6}{'batch':>6}  {'model':<14}{'peak (MiB)':>11}")
+    peaks, method = {}, ""
+    for ctx in cfg["contexts"]:
+        B = batch_for(tokens, ctx)
+        for n in names:
+            m = peak_step_memory(n, preset["model"], preset["arch_options"], B, ctx, cfg["steps"],
+                                 str(device), precision, threads)
+            peaks[n, ctx], method = m["peak_bytes"] / MIB, m["method"]
+            print(f"{ctx:>6}{B:>6}  {n:<14}{peaks[n, ctx]:>11.1f}")
+    print(f"(measured as {method})")
+    return peaks
+
+
+def targets(results: dict, preset: dict) -> list[str]:
+    """The ``target: measured (pass/short)`` lines."""
+    ctx = preset["target_context"]
+    lines = []
+    speed = {(r["model"], r["ctx"]): r["tokens_per_s"] for r in results.get("throughput", [])}
+    if ("mosaic", ctx) in speed and ("transformer", ctx) in speed:
+        ratio = speed["mosaic", ctx] / speed["transformer", ctx]
+        lines.append(f"mosaic/transformer training tokens/s at ctx {ctx} >= {TARGET_SPEED_RATIO}: "
+                     f"{ratio:.3f} ({verdict(ratio >= TARGET_SPEED_RATIO)})")
+    for n in ("mosaic", "transformer"):
+        if n in results.get("mfu", {}):
+            v = results["mfu"][n]
+            lines.append(f"MFU {n} at ctx {ctx} >= {TARGET_MFU:.0%}: {v:.1%} ({verdict(v >= TARGET_MFU)})")
+    if "leaky" in results:
+        s, p = results["leaky"]["share"], results["leaky"]["exponent"]
+        lines.append(f"leaky average share of a mosaic block fwd+bwd at ctx {ctx} <= {TARGET_LEAKY_SHARE:.0%}: "
+                     f"{s:.1%} ({verdict(None if math.isnan(s) else s <= TARGET_LEAKY_SHARE)})")
+        lines.append(f"leaky average cost exponent in T ~1 (<= {TARGET_LEAKY_EXPONENT}): {p:.3f} "
+                     f"({verdict(None if math.isnan(p) else p <= TARGET_LEAKY_EXPONENT)})")
+    for n, s in results.get("generation", {}).items():
+        new = preset["generation"]["new_tokens"]
+        measured = "unavailable" if s is None else f"{s:.1f}x"
+        lines.append(f"{n} cached/full generation speedup at {new} tokens >= {TARGET_GEN_SPEEDUP:.0f}x: "
+                     f"{measured} ({verdict(None if s is None else s >= TARGET_GEN_SPEEDUP)})")
+    peaks = results.get("memory", {})
+    for c in preset["memory"]["contexts"]:
+        if ("mosaic", c) in peaks and ("transformer", c) in peaks:
+            ratio = peaks["mosaic", c] / peaks["transformer", c]
+            lines.append(f"mosaic/transformer peak step memory at ctx {c} <= {TARGET_MEMORY_RATIO}: "
+                         f"{ratio:.3f} ({verdict(ratio <= TARGET_MEMORY_RATIO)})")
+    return lines
+
+
+# -- the CLI --------------------------------------------------------------------------------------
 def main(argv: list[str] | None = None) -> int:
     presets = yaml.safe_load(PRESETS.read_text())
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--preset", choices=sorted(presets), default="default")
-    parser.add_argument("--device", default="auto", help="cpu | cuda | auto")
+    parser.add_argument("--device", default="auto", help="cpu | cuda | cuda:N | auto")
+    parser.add_argument("--precision", choices=PRECISIONS, default=None,
+                        help="bf16 = bf16 autocast (CUDA); default: the preset's")
     parser.add_argument("--threads", type=int, default=None, help="torch.set_num_threads")
     parser.add_argument("--models", nargs="*", default=None, help="default: every registered model")
+    parser.add_argument("--only", nargs="*", choices=SECTIONS, default=None,
+                        help="run only these sections (throughput includes the peak and MFU)")
+    parser.add_argument("--scaling-figure", default=None, metavar="PNG",
+                        help="run only the context sweep (the preset's `scaling`, or --config-json) "
+                             "and write this figure with its .pdf and .csv")
+    parser.add_argument("--config-json", default=None,
+                        help="with --scaling-figure: the workflow's `performance` section as JSON")
     args = parser.parse_args(argv)
     if args.threads:
         torch.set_num_threads(args.threads)
     device = pick_device(args.device)
     preset = presets[args.preset]
+    started = time.perf_counter()
+    where = (f"on {device} ({machine_name(device)}), torch {torch.__version__}, "
+             f"{torch.get_num_threads()} threads")
+
+    if args.scaling_figure:
+        cfg = json.loads(args.config_json) if args.config_json else dict(preset["scaling"])
+        if args.precision:
+            cfg["precision"] = args.precision
+        print(f"context sweep {where}: {cfg['model']}, batch {cfg['batch_size']}, contexts {cfg['contexts']}")
+        df = run_scaling(cfg, device, args.threads)
+        m = cfg["model"]
+        size = f"L{m.get('n_layer')} d{m.get('n_embd')} h{m.get('n_head')} V{m.get('vocab_size')}"
+        plot_scaling(df, args.scaling_figure, f"{size}, batch {cfg['batch_size']}, {cfg['precision']}, {where}")
+        print(f"wrote {args.scaling_figure} (+ .pdf, .csv) in {time.perf_counter() - started:.0f} s")
+        return 0
+    if args.config_json:
+        raise ValueError("--config-json is only used with --scaling-figure")
+
+    precision = args.precision or preset["precision"]
     names = args.models or available_models()
-    print(f"preset {args.preset}: {preset['model']} batch {preset['batch_size']} on {device}, "
-          f"torch {torch.__version__}, {torch.get_num_threads()} threads")
-    rows = [train_throughput(name, preset, device) for name in names]
-    print(f"{'model':<14}{'params (M)':>12}{'ms/step':>12}{'tokens/s':>12}")
-    for r in rows:
-        print(f"{r['model']:<14}{r['params_M']:>12.2f}{r['ms_per_step']:>12.1f}{r['tokens_per_s']:>12.0f}")
-    speed = {r["model"]: r["tokens_per_s"] for r in rows}
-    if "mosaic" in speed and "transformer" in speed:
-        print(f"mosaic/transformer throughput ratio: {speed['mosaic'] / speed['transformer']:.3f}")
+    sections = args.only or SECTIONS
+    print(f"preset {args.preset}: {preset['model']} {where}, precision {precision}, "
+          f"{time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}")
+    results: dict = {}
+    if "throughput" in sections:
+        results["throughput"], matmul_best = throughput(preset, names, device, precision)
+        _, results["mfu"] = peak_and_mfu(preset, results["throughput"], matmul_best, device, precision)
+    if "leaky" in sections:
+        results["leaky"] = leaky(preset, device)
+    if "generation" in sections:
+        results["generation"] = generation(preset, names, device)
+    if "memory" in sections:
+        results["memory"] = memory(preset, names, device, precision, args.threads)
+    print(f"\ntargets (preset {args.preset}, {device}, total time {time.perf_counter() - started:.0f} s):")
+    for line in targets(results, preset):
+        print(line)
     return 0
 
 
 if __name__ == "__main__":
-    raise SystemExit(main())
+    run_cli(main)

@@ -51,7 +51,10 @@ def read_yaml(path: str | os.PathLike) -> dict[str, Any]:
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"config file not found: {path}")
-    text = path.read_text(encoding="utf-8")
+    try:
+        text = path.read_text(encoding="utf-8")
+    except UnicodeDecodeError as exc:
+        raise ValueError(f"{path}: config file is not UTF-8 text (byte {exc.start})") from None
     try:
         data = yaml.safe_load(text)
     except yaml.YAMLError as exc:
@@ -94,6 +97,31 @@ def reject_unknown_keys(values: Mapping[str, Any], accepted, where: str) -> None
     unknown = sorted(set(values) - set(accepted))
     if unknown:
         raise ValueError(f"unknown {where} key(s) {unknown}; accepted: {sorted(accepted)}")
+
+
+SCHEMA_DIR = Path(__file__).resolve().parents[1] / "workflow" / "schemas"
+
+
+def check_section(section: Mapping[str, Any], name: str, partial: bool = False) -> None:
+    """Check experiment section ``name`` against ``workflow/schemas/<name>.schema.yaml``, the
+    schema Snakemake applies, so a step run by hand rejects the same unknown keys and values.
+    ``partial``: the step is handed only the keys it reads (top-level required keys may be absent).
+
+    One ValueError names the key path and the rule broken. Without the repository's schemas
+    (an installed package used on its own) nothing is checked here; the dataclasses still are."""
+    schema_file = SCHEMA_DIR / f"{name}.schema.yaml"
+    if not schema_file.is_file():
+        return
+    import jsonschema  # noqa: PLC0415  (only steps that read a section pay for it)
+
+    schema = yaml.safe_load(schema_file.read_text(encoding="utf-8"))
+    if partial:
+        schema.pop("required", None)
+    errors = jsonschema.Draft202012Validator(schema).iter_errors(dict(section))
+    error = jsonschema.exceptions.best_match(errors)
+    if error is not None:
+        where = ".".join(str(p) for p in error.absolute_path)
+        raise ValueError(f"config {name}{'.' + where if where else ''}: {error.message}")
 
 
 # -- command-line plumbing ------------------------------------------------------------------------
@@ -164,14 +192,32 @@ def run_cli(main: Callable[..., Any], *args: Any, **kwargs: Any) -> None:
     """Call ``main`` and exit; our input errors become one line ``error: ...`` and exit code 2.
 
     ValueError, FileNotFoundError and TypeError are what our code raises for bad configs, missing
-    files or wrong types; anything else is a bug and keeps its traceback."""
+    files or wrong types; any other OSError is the file system refusing a path (an output under a
+    regular file, a read-only or full disk) and is reported with that path. Anything else is a bug
+    and keeps its traceback."""
     try:
         status = main(*args, **kwargs)
     except (ValueError, FileNotFoundError, TypeError) as exc:
-        message = str(exc).strip() or type(exc).__name__
-        print(f"error: {message}", file=sys.stderr)
+        print(f"error: {_one_line(exc)}", file=sys.stderr)
         sys.exit(2)
-    except KeyboardInterrupt:
-        print("error: interrupted", file=sys.stderr)
-        sys.exit(130)
+    except OSError as exc:
+        print(f"error: {describe_os_error(exc)}", file=sys.stderr)
+        sys.exit(2)
+    except KeyboardInterrupt as exc:  # Ctrl-C, or TrainingInterrupted (SIGTERM/SIGINT after a checkpoint)
+        print(f"error: {str(exc).strip() or 'interrupted'}", file=sys.stderr)
+        sys.exit(getattr(exc, "exit_code", 130))
     sys.exit(status if isinstance(status, int) else 0)
+
+
+def _one_line(exc: BaseException) -> str:
+    lines = [line.strip() for line in str(exc).strip().splitlines() if line.strip()]
+    return " ".join(lines) or type(exc).__name__
+
+
+def describe_os_error(exc: OSError) -> str:
+    """``OSError`` as one line naming the path(s): ``results/x: Not a directory (NotADirectoryError)``."""
+    reason = exc.strerror or _one_line(exc)
+    paths = [p for p in (exc.filename, exc.filename2) if p is not None]
+    if not paths:
+        return f"{type(exc).__name__}: {reason}"
+    return f"{' -> '.join(map(str, paths))}: {reason} ({type(exc).__name__})"

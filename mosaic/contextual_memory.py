@@ -59,6 +59,11 @@ class ContextualMemory(nn.Module):
 
     Dropout (paper Table 3): on the kernel-smoothing weights and on the units' outputs before
     the combination ``W_z``.
+
+    Incremental decoding (:meth:`prefill`, :meth:`step`) keeps, per sequence, the leaky-average
+    state ``k̄_{T-1}``, the keys ``k_0..k_{T-1}``, the completed values ``v_0..v_{T-2}`` and
+    ``W_ψ x_{T-1}``: when ``x_T`` arrives, ``v_{T-1}`` is completed with its look-ahead
+    ``W_ψ x_T`` (eq. 7) before position T reads keys and values ``0..T-1`` (eq. 8).
     """
 
     def __init__(
@@ -111,3 +116,25 @@ class ContextualMemory(nn.Module):
     def attention(self, x: torch.Tensor) -> torch.Tensor:
         """Kernel-smoothing weights (B, H, T, T) of eq. 8."""
         return kernel_smoothing_weights(self.keys(x), self.attn_scale)
+
+    # -- incremental decoding (eval mode) ------------------------------------------------------
+    def prefill(self, x: torch.Tensor) -> tuple[torch.Tensor, dict]:
+        """Output for every position of ``x`` (B, T, C), as :meth:`forward`, and the cache."""
+        u_key, u_value = self.key.W_phi(x), self.value.W_psi(x)  # (B, T, C) each
+        kbar = self.key.leaky(u_key)  # (B, H, T, d)
+        k = self.key.finish(kbar)
+        v = self.value.from_projection(u_value)  # v_{T-1} has look-ahead 0: not cached
+        cache = {"kbar": kbar[:, :, -1:], "keys": k, "values": v[:, :, :-1], "u_last": u_value[:, -1:]}
+        return self.combine(self.smooth(k, v)), cache
+
+    def step(self, x: torch.Tensor, cache: dict) -> tuple[torch.Tensor, dict]:
+        """Output (B, 1, C) at the new position T for its input ``x`` (B, 1, C)."""
+        u_key, u_value = self.key.W_phi(x), self.value.W_psi(x)  # (B, 1, C) each
+        k, kbar = self.key.step(u_key, cache["kbar"])  # (B, H, 1, d) each
+        # eq. 7's look-ahead: W_ψ x_T completes the value of position T-1
+        v_last = self.value.from_projection(cache["u_last"], u_value)  # (B, H, 1, d)
+        values = torch.cat([cache["values"], v_last], dim=2)  # v_0..v_{T-1}
+        keys = cache["keys"]  # k_0..k_{T-1}: position T reads strictly earlier positions
+        y = F.scaled_dot_product_attention(k, keys, values, scale=self.attn_scale)  # (B, H, 1, d)
+        cache = {"kbar": kbar, "keys": torch.cat([keys, k], dim=2), "values": values, "u_last": u_value}
+        return self.combine(y), cache

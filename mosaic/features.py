@@ -30,8 +30,8 @@ under Adam is a 10× learning rate on those scalars.
 Boundaries: position 0 has no past, so ``k̄_0 = W_φ x_0``. The last position T-1 of a sequence
 has no ``x_T`` yet: its look-ahead term is taken as 0, so ``v̄_{T-1} = W_ψ x_{T-1}`` (or 0 when
 ``lookahead_only``). Under the diagonal-excluded mask no query of the same sequence reads
-``v_{T-1}``, so this only matters for incremental decoding, which recomputes ``v_{T-1}`` once
-``x_T`` arrives.
+``v_{T-1}``, so this only matters for incremental decoding, which completes ``v_{T-1}`` with
+``W_ψ x_T`` once ``x_T`` arrives (:meth:`ValueExtractor.from_projection` with ``u_next``).
 """
 from __future__ import annotations
 
@@ -40,6 +40,7 @@ from typing import Callable
 
 import torch
 import torch.nn as nn
+import torch.nn.functional as F
 
 from .leaky_average import leaky_average
 
@@ -118,11 +119,27 @@ class KeyExtractor(nn.Module):
             return None
         return torch.exp(torch.clamp(SCALAR_LR * self.log_scale, max=KEY_SCALE_CLAMP) * self.scale_power)
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        k = split_heads(self.W_phi(x), self.n_head)  # (B, H, T, d)
+    def leaky(self, u: torch.Tensor) -> torch.Tensor:
+        """``k̄`` (B, H, T, d) from the projection ``u = W_φ x`` (B, T, C), before normalisation."""
+        k = split_heads(u, self.n_head)  # (B, H, T, d)
         if self.leak is not None:
             k = leaky_average(k, self.lam())  # k̄_T = W_φ x_T + λ_φ k̄_{T-1}
-        return _normalize_and_scale(k, self.normalize, self.alpha())
+        return k
+
+    def finish(self, kbar: torch.Tensor) -> torch.Tensor:
+        """``k = α_φ · k̄ / ‖k̄‖`` for ``kbar`` (B, H, T, d)."""
+        return _normalize_and_scale(kbar, self.normalize, self.alpha())
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.finish(self.leaky(self.W_phi(x)))  # (B, H, T, d)
+
+    def step(self, u: torch.Tensor, state: torch.Tensor | None) -> tuple[torch.Tensor, torch.Tensor]:
+        """One position of incremental decoding: ``u = W_φ x_T`` (B, 1, C) and ``state = k̄_{T-1}``
+        (B, H, 1, d), or None at T = 0. Returns ``(k_T, k̄_T)``, each (B, H, 1, d)."""
+        kbar = split_heads(u, self.n_head)
+        if self.leak is not None and state is not None:
+            kbar = kbar + self.lam()[:, None, None] * state
+        return self.finish(kbar), kbar
 
 
 class ValueExtractor(nn.Module):
@@ -166,11 +183,18 @@ class ValueExtractor(nn.Module):
         ``x_next`` (B, 1, C) is the input that follows the last position, when it is known
         (incremental decoding); otherwise the last look-ahead is 0 (see module docstring).
         """
-        u = self.W_psi(x)  # (B, T, C): W_ψ x_t
-        tail = self.W_psi(x_next) if x_next is not None else torch.zeros_like(u[:, :1])
-        ahead = split_heads(torch.cat([u[:, 1:], tail], dim=1), self.n_head)  # (B, H, T, d): W_ψ x_{t+1}
+        return self.from_projection(self.W_psi(x), None if x_next is None else self.W_psi(x_next))
+
+    def from_projection(self, u: torch.Tensor, u_next: torch.Tensor | None = None) -> torch.Tensor:
+        """Values (B, H, T, d) from the projections ``u = W_ψ x`` (B, T, C) and ``u_next = W_ψ x_T``
+        (B, 1, C) of the input after the last position, or None (look-ahead 0)."""
+        uh = split_heads(u, self.n_head)  # (B, H, T, d): W_ψ x_t
+        if u_next is None:  # W_ψ x_{t+1}, zero after the end
+            ahead = F.pad(uh[:, :, 1:], (0, 0, 0, 1))
+        else:
+            ahead = torch.cat([uh[:, :, 1:], split_heads(u_next, self.n_head)], dim=2)
         if self.mix is None:
             v = ahead
         else:
-            v = split_heads(u, self.n_head) + self.lam()[:, None, None] * ahead
+            v = uh + self.lam()[:, None, None] * ahead
         return _normalize_and_scale(v, self.normalize, self.alpha())

@@ -7,12 +7,28 @@ A model is an ``nn.Module`` subclass of :class:`LanguageModel` with
 * ``forward(idx, targets=None) -> (logits, loss)``: ``idx`` and ``targets`` are ``(B, T)`` int64,
   logits ``(B, T, vocab)``; ``loss`` is the mean cross-entropy over targets that are not
   :data:`IGNORE_INDEX`, or ``None`` without targets;
-* ``generate(idx, max_new_tokens, temperature=1.0, top_k=None)``: sampling, provided here;
+* ``generate(idx, max_new_tokens, temperature=1.0, top_k=None, generator=None, use_cache=True)``:
+  sampling, provided here;
 * ``num_params()``: provided here;
 * ``attention_maps(idx) -> (n_layer, n_head, T, T)`` for attention-like models (batch-averaged
   attention probabilities); others raise ``NotImplementedError``.
 
 The harness never asks a model for its name: everything it needs goes through this interface.
+
+**Optional cache protocol** (incremental decoding). A model that overrides both
+
+* ``prefill(idx) -> (logits, cache)``: ``idx`` (B, T) int64 with T >= 1; ``logits`` (B, vocab) are
+  those of the last position (what ``forward(idx)[0][:, -1]`` gives, after the model's own
+  context cropping); ``cache`` is any object the model keeps for itself;
+* ``decode_step(idx_next, cache) -> (logits, cache)``: ``idx_next`` (B, 1) the token that follows;
+  ``logits`` (B, vocab) those of that new last position; the returned cache replaces the old one
+  (a model may update it in place and return it),
+
+is decoded incrementally by :meth:`LanguageModel.generate`: one ``prefill`` of the prompt, then
+one ``decode_step`` per new token, with the same tokens and logits as recomputing ``forward``
+on the whole sequence every step. Both are called in eval mode under ``torch.no_grad()``. A model
+that does not override them (e.g. a user plug-in) is decoded by full recompute, unchanged.
+:meth:`LanguageModel.supports_cache` says which.
 """
 from __future__ import annotations
 
@@ -118,6 +134,20 @@ class LanguageModel(nn.Module):
     def attention_maps(self, idx: torch.Tensor) -> torch.Tensor:
         raise NotImplementedError(f"{type(self).__name__} has no attention maps")
 
+    # -- the optional cache protocol (see the module docstring) ---------------------------------
+    def prefill(self, idx: torch.Tensor) -> tuple[torch.Tensor, Any]:
+        """Logits (B, vocab) of the last position of ``idx`` (B, T) and the decoding cache."""
+        raise NotImplementedError(f"{type(self).__name__} does not implement incremental decoding")
+
+    def decode_step(self, idx_next: torch.Tensor, cache: Any) -> tuple[torch.Tensor, Any]:
+        """Logits (B, vocab) after the token ``idx_next`` (B, 1) and the updated cache."""
+        raise NotImplementedError(f"{type(self).__name__} does not implement incremental decoding")
+
+    def supports_cache(self) -> bool:
+        """Whether this model overrides both methods of the cache protocol."""
+        cls = type(self)
+        return cls.prefill is not LanguageModel.prefill and cls.decode_step is not LanguageModel.decode_step
+
     @torch.no_grad()
     def generate(
         self,
@@ -126,13 +156,26 @@ class LanguageModel(nn.Module):
         temperature: float = 1.0,
         top_k: int | None = None,
         generator: torch.Generator | None = None,
+        use_cache: bool = True,
     ) -> torch.Tensor:
-        """Sample ``max_new_tokens`` tokens after ``idx`` (B, T). Full recompute each step;
-        models with a fixed context see only the last ``block_size`` tokens.
-        ``temperature=0`` is greedy decoding."""
+        """Sample ``max_new_tokens`` tokens after ``idx`` (B, T); ``temperature=0`` is greedy.
+
+        With ``use_cache`` and a model that implements the cache protocol, the prompt is run once
+        and each new token costs one :meth:`decode_step`; otherwise the whole sequence is
+        recomputed every step (models with a fixed context see only the last ``block_size``
+        tokens). Both give the same tokens for the same ``generator`` state.
+        """
         was_training = self.training
         self.eval()
         try:
+            if use_cache and self.supports_cache() and max_new_tokens > 0:
+                logits, cache = self.prefill(idx)
+                for i in range(max_new_tokens):
+                    idx_next = sample_next(logits, temperature, top_k, generator)
+                    idx = torch.cat([idx, idx_next], dim=1)
+                    if i + 1 < max_new_tokens:  # the last token's logits are never used
+                        logits, cache = self.decode_step(idx_next, cache)
+                return idx
             for _ in range(max_new_tokens):
                 ctx = idx
                 if not self.supports_longer_context and idx.size(1) > self.config.block_size:

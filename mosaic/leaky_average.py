@@ -8,10 +8,13 @@ Computed for every T at once, with no Python loop over time, by a *chunked scan*
    average over the T/Q chunk ends with factor ``λ^Q``: solved by the same function, recursively.
 3. Position i of chunk c adds ``λ^(i+1) S_{c-1}``.
 
-The result is exact (it is the recurrence re-associated; ``tests/test_leaky_average.py`` checks
-it against the loop to 1e-10 in float64). Work is O(T·Q·D) and memory O(T·D + Q²) per sequence:
+The result is exact (it is the recurrence re-associated; ``tests/test_mosaic.py`` checks it
+against the loop to 1e-10 in float64). Work is O(T·Q·D) and memory O(T·D + Q²) per sequence:
 linear in T, unlike the official code's dense T×T decay matrix (O(T²·D)). The recursion depth
 is ``log_Q(T)``, 2 levels up to T = Q³ = 262k for Q = 64.
+
+The backward pass is written by hand (:class:`_GroupedScan`): the gradient of a leaky average
+is the same scan run backwards in time, so the backward costs about one forward.
 
 Why not a cumulative sum of ``λ^{-s} x_s``: ``λ^{-T}`` overflows for small λ and long T.
 Why not an FFT convolution: exact only up to float round-off that grows with T and λ → 1.
@@ -21,6 +24,7 @@ from __future__ import annotations
 import math
 
 import torch
+from torch.autograd.function import once_differentiable
 
 DEFAULT_CHUNK = 64
 
@@ -58,7 +62,7 @@ def leaky_average(x: torch.Tensor, lam: torch.Tensor | float, chunk: int = DEFAU
     n = len(lead)
     xg = x.permute(*own, n, *shared, n + 1)  # (own..., T, shared..., D)
     G = math.prod(lead[i] for i in own)
-    out = _grouped(xg.reshape(G, T, -1), lam.reshape(-1) if own else lam.reshape(1), chunk)
+    out = _GroupedScan.apply(xg.reshape(G, T, -1), lam.reshape(-1) if own else lam.reshape(1), chunk)
     out = out.reshape(xg.shape)
     inverse = [0] * (n + 2)
     for pos, dim in enumerate([*own, n, *shared, n + 1]):
@@ -66,30 +70,69 @@ def leaky_average(x: torch.Tensor, lam: torch.Tensor | float, chunk: int = DEFAU
     return out.permute(*inverse)
 
 
-def _grouped(x: torch.Tensor, lam: torch.Tensor, chunk: int) -> torch.Tensor:
-    """The scan for ``x`` (G, T, N) with one λ per group, ``lam`` (G,)."""
+class _GroupedScan(torch.autograd.Function):
+    """The scan of ``x`` (G, T, N) with one λ per group, ``lam`` (G,), with its exact backward.
+
+    With ``out_t = x_t + λ out_{t-1}`` and upstream gradient ``g``, the adjoint
+    ``a_t = g_t + λ a_{t+1}`` is the same scan run backwards in time, ``∂L/∂x = a`` and
+    ``∂L/∂λ = Σ_t a_t · out_{t-1}``. One reverse scan and one dot product replace autograd's
+    pass back through every reshape, power and product of the chunked forward (which cost twice
+    the forward).
+    """
+
+    @staticmethod
+    def forward(ctx, x, lam, chunk):
+        out = _scan(x, lam, chunk)
+        ctx.save_for_backward(out, lam)
+        ctx.chunk = chunk
+        return out
+
+    @staticmethod
+    @once_differentiable
+    def backward(ctx, grad_out):
+        out, lam = ctx.saved_tensors
+        G, T, N = out.shape
+        adjoint = _scan(grad_out.contiguous(), lam, ctx.chunk, reverse=True)  # (G, T, N)
+        grad_lam = None
+        if ctx.needs_input_grad[1]:
+            # Σ_t a_t · out_{t-1} per group, as a batched dot product (no (G, T, N) temporary)
+            grad_lam = (adjoint[:, 1:].reshape(G, 1, -1) @ out[:, :-1].reshape(G, -1, 1)).view(G)
+        return adjoint, grad_lam, None
+
+
+def _scan(x: torch.Tensor, lam: torch.Tensor, chunk: int, reverse: bool = False) -> torch.Tensor:
+    """Forward (``out_t = x_t + λ out_{t-1}``) or reverse (``out_t = x_t + λ out_{t+1}``) scan
+    of ``x`` (G, T, N) along T, one λ per group (G,). No autograd graph is built here."""
     G, T, N = x.shape
     lam3 = lam.reshape(G, 1, 1)
     if T <= chunk:
-        return _decay_matrix(lam3, T) @ x  # (G, T, T) @ (G, T, N)
+        D = _decay_matrix(lam3, T)
+        return (D.transpose(-1, -2) if reverse else D) @ x  # (G, T, T) @ (G, T, N)
 
     n_chunks = -(-T // chunk)
     pad = n_chunks * chunk - T
     if pad:
-        # zeros appended at the end never influence earlier positions (causal recurrence)
+        # zeros appended at the end never influence earlier positions in either direction
         x = torch.nn.functional.pad(x, (0, 0, 0, pad))
-    # (G, nC, Q, N) -> (G, Q, nC·N): every chunk of a group shares the group's decay matrix
-    xc = x.view(G, n_chunks, chunk, N).transpose(1, 2).reshape(G, chunk, n_chunks * N)
-    intra = (_decay_matrix(lam3, chunk) @ xc).view(G, chunk, n_chunks, N).transpose(1, 2)  # (G, nC, Q, N)
+    D = _decay_matrix(lam3, chunk)
+    if reverse:
+        D = D.transpose(-1, -2)  # upper-triangular λ^(j-i)
+    # every chunk of a group shares the group's decay matrix: (G, 1, Q, Q) @ (G, nC, Q, N)
+    intra = D.unsqueeze(1) @ x.view(G, n_chunks, chunk, N)  # (G, nC, Q, N)
 
-    # step 2: carried state S_c = intra_c[-1] + λ^Q S_{c-1}, a leaky average over chunk ends
-    carried = _grouped(intra[:, :, -1, :], lam**chunk, chunk)  # (G, nC, N)
-    previous = torch.nn.functional.pad(carried[:, :-1], (0, 0, 1, 0))  # S_{c-1}, S_{-1} = 0
-
-    # step 3: position i inside a chunk sees the previous state decayed by λ^(i+1)
-    powers = lam3 ** torch.arange(1, chunk + 1, device=x.device, dtype=x.dtype)[:, None]  # (G, Q, 1)
-    out = intra + powers.unsqueeze(1) * previous.unsqueeze(2)  # (G, nC, Q, N)
-    return out.reshape(G, n_chunks * chunk, N)[:, :T]
+    # the state carried between chunks is itself a leaky average over chunk ends (starts when
+    # reversed) with factor λ^Q; position i then adds that state decayed by its distance to it
+    ends = intra[:, :, 0 if reverse else -1].contiguous()  # (G, nC, N)
+    carried = _scan(ends, lam**chunk, chunk, reverse)  # (G, nC, N)
+    steps = torch.arange(1, chunk + 1, device=x.device, dtype=x.dtype)
+    if reverse:
+        incoming = torch.nn.functional.pad(carried[:, 1:], (0, 0, 0, 1))  # S_{c+1}, zero at the end
+        powers = lam3 ** steps.flip(0)[:, None]  # λ^(Q-i), (G, Q, 1)
+    else:
+        incoming = torch.nn.functional.pad(carried[:, :-1], (0, 0, 1, 0))  # S_{c-1}, S_{-1} = 0
+        powers = lam3 ** steps[:, None]  # λ^(i+1), (G, Q, 1)
+    intra.addcmul_(powers.unsqueeze(1), incoming.unsqueeze(2))  # (G, nC, Q, N)
+    return intra.view(G, n_chunks * chunk, N)[:, :T]
 
 
 def leaky_average_reference(x: torch.Tensor, lam: torch.Tensor | float) -> torch.Tensor:

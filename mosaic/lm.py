@@ -25,7 +25,7 @@ import pandas as pd
 import torch
 import yaml
 
-from .config import add_config_args, config_from_args, run_cli, runtime_from_args
+from .config import add_config_args, check_section, config_from_args, run_cli, runtime_from_args
 from .io import write_table, write_text
 from .registry import build_model
 from .runs import load_run_model, run_spec
@@ -35,6 +35,14 @@ TRAIN_KEYS = {f.name for f in dataclasses.fields(TrainConfig)}
 
 
 # -- configuration -------------------------------------------------------------------------------
+def stories_section(args: argparse.Namespace) -> dict[str, Any]:
+    """The ``stories`` section from the command line, checked against its schema (unknown keys
+    and out-of-range values stop here, as they stop Snakemake)."""
+    section = config_from_args(args, "stories")
+    check_section(section, "stories")
+    return section
+
+
 def parse_overrides(pairs: list[str]) -> dict[str, Any]:
     """``["n_layer=2", "pos_encoding=rope"]`` -> dict; values are YAML scalars."""
     out = {}
@@ -71,7 +79,7 @@ def _plain(v: Any) -> Any:
 def cmd_train(args: argparse.Namespace) -> int:
     from .data import load_tokenizer, make_get_batch  # noqa: PLC0415  (heavy import only here)
 
-    section = config_from_args(args, "stories")
+    section = stories_section(args)
     runtime = runtime_from_args(args)
     model_overrides = parse_overrides(args.set)
     train_overrides = parse_overrides(args.set_train)
@@ -193,7 +201,7 @@ def unigram_cross_entropy(data_dir: str | Path) -> float:
 def cmd_continuations(args: argparse.Namespace) -> int:
     from .data import load_prompts, load_tokenizer  # noqa: PLC0415
 
-    section = config_from_args(args, "stories")
+    section = stories_section(args)
     sampling = section["sampling"]
     tok = load_tokenizer(args.data)
     prompts = load_prompts(section.get("prompts_file"))

@@ -69,6 +69,21 @@ class MosaicBlock(nn.Module):
         x = x + self.contextual(self.ln_1(x))
         return x + self.persistent(self.ln_2(x))
 
+    def prefill(self, x: torch.Tensor) -> tuple[torch.Tensor, tuple]:
+        """:meth:`forward` on ``x`` (B, T, C), plus both memories' decoding caches."""
+        y, contextual = self.contextual.prefill(self.ln_1(x))
+        x = x + y
+        y, persistent = self.persistent.prefill(self.ln_2(x))
+        return x + y, (contextual, persistent)
+
+    def step(self, x: torch.Tensor, cache: tuple) -> tuple[torch.Tensor, tuple]:
+        """The block at one new position, ``x`` (B, 1, C), given the cache of the earlier ones."""
+        contextual, persistent = cache
+        y, contextual = self.contextual.step(self.ln_1(x), contextual)
+        x = x + y
+        y, persistent = self.persistent.step(self.ln_2(x), persistent)
+        return x + y, (contextual, persistent)
+
 
 @register_model("mosaic")
 class MemoryMosaic(LanguageModel):
@@ -103,6 +118,31 @@ class MemoryMosaic(LanguageModel):
             x = block(x)
         logits = self.lm_head(self.ln_f(x))  # (B, T, V_padded)
         return self.logits_and_loss(logits, targets)
+
+    # -- incremental decoding: the cache protocol of mosaic.interface ---------------------------
+    def _last_logits(self, x: torch.Tensor) -> torch.Tensor:
+        return self.logits_and_loss(self.lm_head(self.ln_f(x[:, -1])), None)[0]  # (B, V)
+
+    @torch.no_grad()
+    def prefill(self, idx: torch.Tensor) -> tuple[torch.Tensor, list]:
+        """Logits (B, V) after the prompt ``idx`` (B, T) and the cache: per layer, the leaky
+        states k̄ of both key extractors, the contextual keys and values (``ContextualMemory``)."""
+        x = self.drop(self.wte(idx))  # (B, T, C)
+        cache = []
+        for block in self.blocks:
+            x, layer = block.prefill(x)
+            cache.append(layer)
+        return self._last_logits(x), cache
+
+    @torch.no_grad()
+    def decode_step(self, idx_next: torch.Tensor, cache: list) -> tuple[torch.Tensor, list]:
+        """Logits (B, V) after one more token ``idx_next`` (B, 1); O(T) work instead of O(T²)."""
+        x = self.drop(self.wte(idx_next))  # (B, 1, C)
+        new_cache = []
+        for block, layer in zip(self.blocks, cache):
+            x, layer = block.step(x, layer)
+            new_cache.append(layer)
+        return self._last_logits(x), new_cache
 
     @torch.no_grad()
     def attention_maps(self, idx: torch.Tensor) -> torch.Tensor:

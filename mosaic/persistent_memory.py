@@ -51,16 +51,30 @@ class PersistentMemory(nn.Module):
         self.out_dropout = nn.Dropout(dropout)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        B, T, C = x.shape
-        q = self.key(x)  # (B, H, T, d)
+        return self.read(self.key(x))  # (B, T, C)
+
+    def read(self, q: torch.Tensor) -> torch.Tensor:
+        """Retrieval and combination for queries ``q`` (B, H, T, d): the layer's output (B, T, C)."""
+        B, H, T, d = q.shape
         # The slots are the same for every sequence: fold the batch into the query axis so one
         # (H, B·T, d) x (H, N, d) attention runs, instead of B copies of the slots (whose
         # gradients would then have to be summed over the batch).
-        q = q.transpose(0, 1).reshape(1, self.n_head, B * T, -1)  # (1, H, B·T, d)
+        q = q.transpose(0, 1).reshape(1, H, B * T, d)  # (1, H, B·T, d)
         p = self.dropout if self.training else 0.0
         y = F.scaled_dot_product_attention(
             q, self.slot_keys.unsqueeze(0), self.slot_values.unsqueeze(0), dropout_p=p, scale=1.0
         )  # (1, H, B·T, d)
-        y = y.view(self.n_head, B, T, -1).transpose(0, 1)  # (B, H, T, d)
+        y = y.view(H, B, T, d).transpose(0, 1)  # (B, H, T, d)
         y = y * torch.exp(SCALAR_LR * self.out_log_scale)[:, None, None]
         return self.out_dropout(self.W_o(merge_heads(y)))  # (B, T, C)
+
+    # -- incremental decoding (eval mode) ------------------------------------------------------
+    def prefill(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Output for every position of ``x`` (B, T, C) and the cache: ``k̄_{T-1}`` (B, H, 1, d)."""
+        kbar = self.key.leaky(self.key.W_phi(x))  # (B, H, T, d)
+        return self.read(self.key.finish(kbar)), kbar[:, :, -1:]
+
+    def step(self, x: torch.Tensor, kbar: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Output (B, 1, C) for the new position's input ``x`` (B, 1, C) and the updated ``k̄``."""
+        q, kbar = self.key.step(self.key.W_phi(x), kbar)  # (B, H, 1, d) each
+        return self.read(q), kbar

@@ -12,9 +12,12 @@ Nothing else in the harness may special-case an architecture by name.
 """
 from __future__ import annotations
 
+import difflib
 import importlib
 from importlib.metadata import entry_points
 from typing import Any, Callable
+
+import torch
 
 from .interface import LanguageModel, check_interface
 
@@ -74,8 +77,10 @@ def resolve_model(name: str) -> type[LanguageModel]:
     else:
         eps = [ep for ep in entry_points(group=ENTRY_POINT_GROUP) if ep.name == name]
         if not eps:
+            close = difflib.get_close_matches(name, available_models(), n=1)
+            hint = f" (did you mean {close[0]!r}?)" if close else ""
             raise ValueError(
-                f"unknown architecture {name!r}; registered: {sorted(_REGISTRY)}; a plug-in is "
+                f"unknown architecture {name!r}{hint}; registered: {sorted(_REGISTRY)}; a plug-in is "
                 "named by 'package.module:ClassName' or an entry point in group 'mosaic.models'"
             )
         cls = eps[0].load()
@@ -89,4 +94,49 @@ def build_model(name: str, **config: Any) -> LanguageModel:
     cls = resolve_model(name)
     model = cls.from_config(**config)
     check_interface(model, f"architecture {name!r}")
+    check_forward(model, f"architecture {name!r}")
     return model
+
+
+PROBE_TOKENS = 2  # length of the probe sequence: the smallest that has a next-token target
+
+
+@torch.no_grad()
+def check_forward(model: LanguageModel, source: str) -> None:
+    """Run ``forward`` once on a tiny batch and check the interface's contract
+    ``forward(idx (B, T), targets (B, T)) -> (logits (B, T, vocab_size), scalar loss)``.
+
+    A plug-in with another signature or output shape fails here, at build time, in one line,
+    instead of deep inside the trainer or an analysis. Eval mode, so dropout draws no random
+    numbers and the caller's seeded stream is untouched; a forward that raises anything other
+    than a signature mismatch is a bug in the model and keeps its traceback."""
+    cfg = model.config
+    T = max(1, min(PROBE_TOKENS, int(getattr(cfg, "block_size", PROBE_TOKENS))))
+    device = next((p.device for p in model.parameters()), torch.device("cpu"))
+    idx = torch.zeros(1, T, dtype=torch.long, device=device)  # (B, T)
+    was_training = model.training
+    model.eval()
+    try:
+        out = model(idx, idx)
+    except TypeError as exc:
+        raise TypeError(f"{source}: forward(idx, targets) failed on a (1, {T}) batch: {exc} "
+                        "(the interface is forward(idx, targets=None) -> (logits, loss))") from None
+    finally:
+        model.train(was_training)
+    if not (isinstance(out, (tuple, list)) and len(out) == 2):
+        raise TypeError(f"{source}: forward must return (logits, loss), got {_describe(out)}")
+    logits, loss = out
+    want = (1, T, int(cfg.vocab_size))
+    if not isinstance(logits, torch.Tensor) or tuple(logits.shape) != want:
+        raise TypeError(f"{source}: forward returned logits of shape {_describe(logits)}, expected "
+                        f"(B, T, vocab_size) = {want} (LanguageModel.logits_and_loss crops padding)")
+    if not isinstance(loss, torch.Tensor) or loss.dim() != 0:
+        raise TypeError(f"{source}: forward with targets must return a scalar loss, got {_describe(loss)}")
+
+
+def _describe(value: Any) -> str:
+    if isinstance(value, torch.Tensor):
+        return str(tuple(value.shape))
+    if isinstance(value, (tuple, list)):
+        return f"a {type(value).__name__} of {len(value)}"
+    return type(value).__name__

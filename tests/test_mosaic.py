@@ -142,3 +142,49 @@ def test_initial_lambdas_spread_over_beta_range():
     assert lam.shape == (2, 4)
     torch.testing.assert_close(lam[0], torch.exp(-torch.linspace(0.5, 5.0, 4)))
     assert math.isclose(model.blocks[0].contextual.key.alpha()[0].item(), math.e, rel_tol=1e-6)
+
+
+@pytest.mark.parametrize("T, chunk", [(300, 4), (129, 16), (64, 64)])
+def test_leaky_average_custom_backward_matches_recurrence(T, chunk):
+    """The hand-written backward (a reverse scan) through several recursion levels and a
+    padded last chunk, λ from 0 to nearly 1, against autograd through the plain loop."""
+    torch.manual_seed(T)
+    x = torch.randn(2, 4, T, 3, dtype=torch.float64, requires_grad=True)
+    lam = torch.tensor([0.0, 0.4, 0.9, 0.999], dtype=torch.float64, requires_grad=True)
+    w = torch.randn(2, 4, T, 3, dtype=torch.float64)
+    gx, gl = torch.autograd.grad((leaky_average(x, lam, chunk=chunk) * w).sum(), (x, lam))
+    rx, rl = torch.autograd.grad((leaky_average_reference(x, lam) * w).sum(), (x, lam))
+    torch.testing.assert_close(gx, rx, rtol=0, atol=1e-9)
+    torch.testing.assert_close(gl, rl, rtol=1e-9, atol=1e-9)
+
+
+def _grads(out: torch.Tensor, inputs: list[torch.Tensor], weight: torch.Tensor) -> list[torch.Tensor]:
+    return list(torch.autograd.grad((out * weight).sum(), inputs))
+
+
+def naive_persistent_memory(layer, x: torch.Tensor) -> torch.Tensor:
+    """Section 5's persistent memory written out: explicit softmax over the slots per unit,
+    α_o on each unit's output, then W_o."""
+    q = layer.key(x)  # (B, H, T, d): α_φ² k̄ / ‖k̄‖
+    w = torch.softmax(q @ layer.slot_keys.unsqueeze(0).transpose(-1, -2), dim=-1)  # (B, H, T, N)
+    y = (w @ layer.slot_values.unsqueeze(0)) * torch.exp(10 * layer.out_log_scale)[:, None, None]
+    B, H, T, d = y.shape
+    return layer.W_o(y.transpose(1, 2).reshape(B, T, H * d))
+
+
+def test_persistent_memory_matches_naive_softmax():
+    """The batch-folded (H, B·T) SDPA over the slots against the explicit formulation:
+    values and gradients."""
+    from mosaic.persistent_memory import PersistentMemory
+
+    torch.manual_seed(0)
+    layer = PersistentMemory(16, 4, n_slots=11).double()
+    with torch.no_grad():
+        layer.out_log_scale.copy_(torch.tensor([0.03, -0.05, 0.0, 0.1]))
+    x = torch.randn(3, 13, 16, dtype=torch.float64, requires_grad=True)
+    weight = torch.randn(3, 13, 16, dtype=torch.float64)
+    inputs = [x, *layer.parameters()]
+    fast, reference = layer(x), naive_persistent_memory(layer, x)
+    torch.testing.assert_close(fast, reference, rtol=0, atol=1e-12)
+    for g_fast, g_ref in zip(_grads(fast, inputs, weight), _grads(reference, inputs, weight)):
+        torch.testing.assert_close(g_fast, g_ref, rtol=0, atol=1e-10)

@@ -111,6 +111,11 @@ def main(argv: list[str] | None = None) -> int:
     except (DataSourceError, FileNotFoundError, ValueError, KeyError, RuntimeError) as err:
         print(f"error: {str(err).strip(chr(39) + chr(34))}", file=sys.stderr)
         return 2
+    except OSError as err:  # an output path the file system refuses (e.g. under a regular file)
+        from mosaic.config import describe_os_error
+
+        print(f"error: {describe_os_error(err)}", file=sys.stderr)
+        return 2
     return 0
 
 

@@ -212,12 +212,11 @@ class Tokenizer:
 
 def load_tokenizer(data_dir: str | os.PathLike) -> Tokenizer:
     """The tokenizer a prepared data directory (``python -m mosaic.data prepare``) was built with."""
+    from .tokens import read_meta  # noqa: PLC0415  (tokens imports this module)
+
     data_dir = Path(data_dir)
     meta_path = data_dir / "meta.json"
-    if not meta_path.exists():
-        raise FileNotFoundError(f"{meta_path} not found: not a prepared data directory "
-                                "(run: python -m mosaic.data prepare ...)")
-    info = json.loads(meta_path.read_text())["tokenizer"]
+    info = read_meta(data_dir)["tokenizer"]
     if info["name"] == "gpt2":
         return Tokenizer()
     vocab = json.loads((data_dir / info["vocab_file"]).read_text())

@@ -78,21 +78,25 @@ def prepare_story_data(data_cfg: dict, out_dir: str | os.PathLike) -> dict:
     tok = Tokenizer.from_training_ids(streams["train"]) if cfg["compact_vocab"] else gpt2
     t_tok = time.perf_counter() - t0 - t_load
 
+    # Everything that can fail on the data is done before the first file is written.
+    ids, stats = {}, {}
+    for split in ("train", "val"):
+        ids[split] = tok.from_gpt2(streams[split])
+        stats[split] = split_stats(splits[split], lengths[split], streams[split], tok.vocab_size,
+                                   cfg["ngram_max_stories"])
+
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     (out_dir / META_FILE).unlink(missing_ok=True)  # the directory is incomplete until meta is back
     if not tok.compact:
         (out_dir / VOCAB_FILE).unlink(missing_ok=True)  # a stale mapping from an earlier run
     tok.save(out_dir)
-    split_meta, stats = {}, {}
+    split_meta = {}
     for split in ("train", "val"):
-        ids = tok.from_gpt2(streams[split])
-        entry = write_token_file(out_dir / f"{split}.bin", ids, tok.vocab_size)
+        entry = write_token_file(out_dir / f"{split}.bin", ids[split], tok.vocab_size)
         entry["n_stories"] = len(splits[split])
-        entry["unk_tokens"] = int((ids == tok.unk_id).sum()) if tok.compact else 0
+        entry["unk_tokens"] = int((ids[split] == tok.unk_id).sum()) if tok.compact else 0
         split_meta[split] = entry
-        stats[split] = split_stats(splits[split], lengths[split], streams[split], tok.vocab_size,
-                                   cfg["ngram_max_stories"])
     meta = {
         "format": "mosaic-token-data/1",
         "corpus": cfg["name"] or _corpus_name(cfg),
@@ -119,14 +123,23 @@ def read_meta(data_dir: str | os.PathLike) -> dict:
     if not path.exists():
         raise FileNotFoundError(f"{path} not found: not a prepared data directory "
                                 "(run: python -m mosaic.data prepare ...)")
-    return json.loads(path.read_text())
+    try:
+        meta = json.loads(path.read_text(encoding="utf-8"))
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise ValueError(f"{path} is not valid JSON ({exc}); prepare the directory again") from None
+    missing = [k for k in ("splits", "tokenizer") if not isinstance(meta, dict) or not isinstance(meta.get(k), dict)]
+    if missing:
+        raise ValueError(f"{path} has no {' or '.join(map(repr, missing))} mapping: "
+                         "not written by python -m mosaic.data prepare")
+    return meta
 
 
 class TokenDataset:
     """One split of a prepared data directory, memory-mapped.
 
     ``vocab_size`` defaults to the tokenizer's; pass the model's to check the file against it.
-    Raises if the file is shorter than its sidecar says or holds an id >= ``vocab_size``.
+    Raises if the file's size or SHA-256 differ from its sidecar entry or it holds an id
+    >= ``vocab_size`` (one pass over the file, at load).
     """
 
     def __init__(self, data_dir: str | os.PathLike, split: str, vocab_size: int | None = None):
@@ -144,13 +157,25 @@ class TokenDataset:
             raise ValueError(f"{self.path} has {n_bytes} bytes; {META_FILE} says "
                              f"{entry['n_tokens']} tokens of {np.dtype(TOKEN_DTYPE).name}")
         self.tokens = np.memmap(self.path, dtype=TOKEN_DTYPE, mode="r") if n_bytes else np.zeros(0, TOKEN_DTYPE)
-        self._check_ids()
+        self._check_contents(entry.get("sha256"))
 
-    def _check_ids(self) -> None:
+    def _check_contents(self, sha256: str | None) -> None:
+        """One pass over the file: its SHA-256 against meta.json's (a file overwritten or
+        corrupted since ``prepare``) and its ids against ``vocab_size``."""
+        digest = hashlib.sha256()
         for start in range(0, len(self.tokens), _SCAN_CHUNK):
-            top = int(self.tokens[start:start + _SCAN_CHUNK].max())
+            chunk = np.ascontiguousarray(self.tokens[start:start + _SCAN_CHUNK])
+            digest.update(memoryview(chunk))
+            top = int(chunk.max())
             if top >= self.vocab_size:
-                raise ValueError(f"{self.path} holds token id {top} >= vocab_size {self.vocab_size}")
+                where = start + int(np.argmax(chunk >= self.vocab_size))
+                raise ValueError(f"{self.path} holds token id {int(self.tokens[where])} >= vocab_size "
+                                 f"{self.vocab_size} (at position {where}): it was tokenised for "
+                                 "another vocabulary")
+        if sha256 is not None and digest.hexdigest() != sha256:
+            raise ValueError(f"{self.path} does not match its {META_FILE} entry (SHA-256 "
+                             f"{digest.hexdigest()[:12]}..., recorded {sha256[:12]}...): the file "
+                             "changed since `python -m mosaic.data prepare`; prepare it again")
 
     def __len__(self) -> int:
         return len(self.tokens)

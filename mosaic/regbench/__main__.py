@@ -25,7 +25,7 @@ import argparse
 import time
 from pathlib import Path
 
-from ..config import add_config_args, config_from_args, run_cli, runtime_from_args
+from ..config import add_config_args, check_section, config_from_args, run_cli, runtime_from_args
 from .dataset import DataConfig, RegBenchSplit, write_pools
 from .metrics import evaluate_probs
 from .ngram import ngram_probs, uniform_letter_probs
@@ -112,6 +112,7 @@ def cmd_train(args) -> int:
     from .experiment import train_run
 
     section = config_from_args(args, "regbench")
+    check_section(section, "regbench", partial=True)  # Snakemake passes the keys a run reads
     done = train_run(section, args.arch, args.n_train, parse_overrides(args.set), args.data, args.out,
                      runtime_from_args(args), progress=not args.no_progress)
     print(json.dumps(done))

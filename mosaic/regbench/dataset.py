@@ -323,7 +323,11 @@ def load_pools(data_dir: str | Path) -> dict[str, RegBenchSplit]:
     manifest = data_dir / "manifest.json"
     if not manifest.exists():
         raise FileNotFoundError(f"{manifest} not found: {data_dir} is not a generated RegBench directory")
-    names = json.loads(manifest.read_text())["splits"]
+    try:
+        names = json.loads(manifest.read_text(encoding="utf-8"))["splits"]
+    except (json.JSONDecodeError, UnicodeDecodeError, KeyError, TypeError) as exc:
+        raise ValueError(f"{manifest} is not a RegBench manifest ({type(exc).__name__}: {exc}); "
+                         "run `python -m mosaic.regbench generate` again") from None
     return {name: RegBenchSplit.load(data_dir / name) for name in names}
 
 

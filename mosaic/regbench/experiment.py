@@ -211,13 +211,13 @@ def train_run(section: dict, arch: str, n_train: int, point: dict[str, Any], dat
                          "add N to regbench.data.train_sizes")
     model_cfg, cfg, sched = run_settings(section, arch, n_train, point, len(splits["val"]), runtime, progress)
     get_batch, _ = make_run_batches(splits, train_split, sched.batch_size, cfg.seed)
+    torch.manual_seed(cfg.seed)
+    model = build_model(arch, **model_cfg)  # a bad architecture stops before the run dir exists
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     tracked = tracked_splits(splits, train_split)
     hook = BestCheckpoints(out_dir, {s: splits[s] for s in tracked}, sched.batch_size, sched,
                            resume=(out_dir / CHECKPOINT).is_file())
-    torch.manual_seed(cfg.seed)
-    model = build_model(arch, **model_cfg)
     run = {"arch": arch, "model": model_cfg, "n_train": n_train, "point": point,
            "data": str(data_dir), "tracked": tracked, "schedule": dataclasses.asdict(sched)}
     done = train(model, get_batch, out_dir, cfg, run_config=run, on_eval=hook)

@@ -25,6 +25,7 @@ import pandas as pd
 import torch
 
 from ..config import add_config_args, config_from_args, run_cli, runtime_from_args
+from ..config import check_section as check_config_section
 from ..io import atomic_open, write_table
 from ..train import CONFIG, TrainConfig, load_trained, resolve_device, train
 from .data import ThreeMoonsData
@@ -33,24 +34,12 @@ from .model import ThreeMoonsModel, clipped_squared_error
 
 SECTION = "three_moons"
 EXPERIMENT_KEYS = ("batch_size", "loss_clip")  # keys of the train section that are not TrainConfig's
-
-
-SCHEMA = Path(__file__).resolve().parents[2] / "workflow" / "schemas" / "three_moons.schema.yaml"
 RUN_FILES = ("checkpoint.pt", "model.pt", "done.json", "metrics.jsonl", "config.json")
 
 
 def check_section(section: dict) -> None:
-    """Validate the section against its JSON schema (when the repository's schema is present)."""
-    if not SCHEMA.is_file():
-        return
-    import jsonschema
-    import yaml
-
-    schema = yaml.safe_load(SCHEMA.read_text(encoding="utf-8"))
-    error = jsonschema.exceptions.best_match(jsonschema.Draft202012Validator(schema).iter_errors(section))
-    if error is not None:
-        where = ".".join(str(p) for p in error.absolute_path) or "(section)"
-        raise ValueError(f"config three_moons.{where}: {error.message}")
+    """Validate the section against workflow/schemas/three_moons.schema.yaml (mosaic.config)."""
+    check_config_section(section, SECTION)
 
 
 def build_model(section: dict, n_head: int) -> ThreeMoonsModel:

@@ -68,6 +68,11 @@ def an_settings(kind, factor):
     return AN["attention"] if kind == "attention" else AN["position_loss"]
 
 
+# Figures and tables read results and run on the submitting node; model runs are cluster jobs
+# (resources: job_resources(kind), config `resources`).
+localrules: fig10, fig12, fig13, fig15
+
+
 # -- data and training ---------------------------------------------------------------------------
 rule analyses_ood_data:
     input:
@@ -77,6 +82,8 @@ rule analyses_ood_data:
         tokens=f"{OOD_DATA}/ood.bin",
     params:
         cfg=lambda wildcards: json.dumps(AN["ood"], sort_keys=True),
+    resources:
+        **job_resources("data"),
     log:
         f"{LOGS}/analyses/ood_data.log",
     benchmark:
@@ -113,6 +120,8 @@ rule analyses_train:
         hparams=lambda wildcards, input: f"--hparams {input[1]}" if len(input) > 1 else "",
         run=lambda wildcards: f"{AN_RUNS}/{wildcards.name}",
     threads: THREADS
+    resources:
+        **job_resources("lm_train"),
     log:
         f"{LOGS}/analyses/train_{{name}}.log",
     benchmark:
@@ -143,6 +152,8 @@ rule analyses_measure:
         windows=lambda wildcards: an_settings(wildcards.kind, wildcards.factor)["windows"],
         batch_size=lambda wildcards: an_settings(wildcards.kind, wildcards.factor)["batch_size"],
     threads: THREADS
+    resources:
+        **job_resources("lm_eval"),
     log:
         f"{LOGS}/analyses/{{group}}_{{run}}_{{kind}}_{{corpus}}_x{{factor}}.log",
     benchmark:
@@ -171,6 +182,7 @@ rule fig10:
             scale_note=f"N_b = {AN['depth']}; OOD source {AN['ood']['source']}; "
                        f"at most {AN['position_loss']['windows']} windows per corpus",
             runs=FIG10_RUNS,
+            summary=f"{TABLES}/fig10_ood_summary.csv",
         ),
         table=declare_output(
             f"{TABLES}/fig10_ood_position_loss.csv",
@@ -256,6 +268,7 @@ rule fig15:
             AN_SECTION,
             scale_note=f"N_b = {AN['lambda_width']['depth']}; width window W = {AN['lambda_width']['window']}",
             runs=[FIG15_RUN],
+            summary=f"{TABLES}/fig15_lambda_width.csv",
         ),
         table=declare_output(
             f"{TABLES}/fig15_lambda_width.csv",

@@ -65,11 +65,18 @@ RB_SCALE_NOTE = (
 )
 
 
+# Figures and tables read results and run on the submitting node; model runs are cluster jobs
+# (resources: job_resources(kind), config `resources`).
+localrules: regbench_ngram, fig11, table4
+
+
 rule regbench_data:
     output:
         manifest=f"{RB_DATA}/manifest.json",
     params:
         cfg=lambda wildcards: json.dumps({"data": RB["data"]}, sort_keys=True),
+    resources:
+        **job_resources("data"),
     log:
         f"{LOGS}/regbench/data.log",
     benchmark:
@@ -114,6 +121,8 @@ rule regbench_train:
         point=rb_point_args,
         run=lambda wildcards: f"{RB_RUNS}/{wildcards.arch}/N{wildcards.n}/{wildcards.point}",
     threads: THREADS
+    resources:
+        **job_resources("regbench_train"),
     log:
         f"{LOGS}/regbench/train_{{arch}}_N{{n}}_{{point}}.log",
     benchmark:
@@ -136,6 +145,8 @@ rule regbench_select:
         runs=lambda wildcards: rb_point_dirs(wildcards.arch, wildcards.n),
         batch_size=RB["batch_size"],
     threads: THREADS
+    resources:
+        **job_resources("regbench_eval"),
     log:
         f"{LOGS}/regbench/select_{{arch}}_N{{n}}.log",
     shell:
@@ -157,6 +168,7 @@ rule fig11:
             "published curves dotted (read off the paper's plot).",
             "RegBench in-context language learning",
             scale_note=RB_SCALE_NOTE,
+            summary=f"{TABLES}/fig11_vs_paper.csv",
         ),
         table=declare_output(
             f"{TABLES}/fig11_regbench.csv",

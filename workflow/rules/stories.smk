@@ -16,6 +16,11 @@ DEPTHS = sorted(STORIES["depths"])
 STORY_RUN_DIRS = [f"{STORY_RUNS}/{slug}_L{d}" for slug in STORY_ARCHS for d in DEPTHS]
 
 
+# Figures and tables read results and run on the submitting node; model runs are cluster jobs
+# (resources: job_resources(kind), config `resources`).
+localrules: table2, table3, fig09, table1, table5
+
+
 rule stories_data:
     output:
         meta=f"{STORY_DATA}/meta.json",
@@ -23,6 +28,8 @@ rule stories_data:
         val=f"{STORY_DATA}/val.bin",
     params:
         cfg=lambda wildcards: json.dumps(STORIES["data"], sort_keys=True),
+    resources:
+        **job_resources("data"),
     log:
         f"{LOGS}/stories/data.log",
     benchmark:
@@ -59,6 +66,8 @@ rule stories_hparam_run:
         point=lambda wildcards: json.dumps(HP_POINTS[int(wildcards.point)], sort_keys=True),
         run=lambda wildcards: f"{STORY_RUNS}/hparams/p{wildcards.point}",
     threads: THREADS
+    resources:
+        **job_resources("lm_train"),
     log:
         f"{LOGS}/stories/hparams_p{{point}}.log",
     benchmark:
@@ -112,6 +121,8 @@ rule stories_train:
         hparams=lambda wildcards, input: f"--hparams {input[1]}" if len(input) > 1 else "",
         run=lambda wildcards: f"{STORY_RUNS}/{wildcards.arch}_L{wildcards.depth}",
     threads: THREADS
+    resources:
+        **job_resources("lm_train"),
     log:
         f"{LOGS}/stories/train_{{arch}}_L{{depth}}.log",
     benchmark:
@@ -134,6 +145,7 @@ rule fig09:
             "train (dotted) and validation (solid) cross-entropy against steps, one panel per depth.",
             "Story language modelling",
             runs=STORY_RUN_DIRS,
+            summary=f"{TABLES}/stories_final_losses.csv",
         ),
         losses=declare_output(
             f"{TABLES}/stories_final_losses.csv",
@@ -158,7 +170,7 @@ def continuation_runs(depth):
 for _rule, _name, _depth, _title, _caption in [
     ("table1", "table1_continuations_deep", DEPTHS[-1], "Table 1: continuations by the deepest models",
      "Continuations of the 24 evaluation prompts (factual knowledge, reasoning, context tracking) "
-     "by the deepest mosaic and transformer, side by side."),
+     "by the deepest model of every architecture in stories.architectures, side by side."),
     ("table5", "table5_continuations_nb1", DEPTHS[0], "Table 5: continuations by single-block models",
      "The same prompts continued by the shallowest (paper: N_b = 1) models."),
 ]:

@@ -18,9 +18,15 @@ TM_SCALE_NOTE = (
     f"(paper: every one), {_TM_EVAL['windows']} windows (paper: 512)"
 )
 TM_RUN_DIRS = [f"{TM_RUNS_DIR}/{run}" for run in TM_HEADS]
+TM_TRANSITIONS = f"{TABLES}/three_moons_transitions.csv"  # the numbers behind Figs. 4 and 5
 
 wildcard_constraints:
     tm_run="one_head|three_heads",
+
+
+# Figures and tables read results and run on the submitting node; model runs are cluster jobs
+# (resources: job_resources(kind), config `resources`).
+localrules: three_moons_figure, three_moons_transitions_table, three_moons_weights
 
 
 rule three_moons_train:
@@ -32,6 +38,8 @@ rule three_moons_train:
         heads=lambda wildcards: TM_HEADS[wildcards.tm_run],
         out=lambda wildcards: f"{TM_RUNS_DIR}/{wildcards.tm_run}",
     threads: TM_THREADS
+    resources:
+        **job_resources("three_moons"),
     log:
         f"{LOGS}/three_moons/train_{{tm_run}}.log",
     benchmark:
@@ -50,6 +58,8 @@ rule three_moons_evaluate:
         cfg=TM_CFG,
         run=lambda wildcards: f"{TM_RUNS_DIR}/{wildcards.tm_run}",
     threads: TM_THREADS
+    resources:
+        **job_resources("three_moons"),
     log:
         f"{LOGS}/three_moons/evaluate_{{tm_run}}.log",
     benchmark:
@@ -135,7 +145,8 @@ rule fig04:
             "training triple and the held-out triple (grey: individual periods, red: common period). "
             "Paper: with a single memory unit the error drops sharply only once the context holds "
             "a full common period (lcm) of the three moons.",
-            "Three moons (section 3)", TM_SCALE_NOTE, runs=[f"{TM_RUNS_DIR}/one_head"]),
+            "Three moons (section 3)", TM_SCALE_NOTE, runs=[f"{TM_RUNS_DIR}/one_head"],
+            summary=TM_TRANSITIONS),
 
 
 rule fig05:
@@ -146,7 +157,8 @@ rule fig05:
             "unit) makes the model accurate once the context covers the slowest individual period, "
             "long before it has seen every configuration (the common period), also on the held-out "
             "triple.",
-            "Three moons (section 3)", TM_SCALE_NOTE, runs=[f"{TM_RUNS_DIR}/three_heads"]),
+            "Three moons (section 3)", TM_SCALE_NOTE, runs=[f"{TM_RUNS_DIR}/three_heads"],
+            summary=TM_TRANSITIONS),
 
 
 rule fig06:
@@ -156,7 +168,8 @@ rule fig06:
             "Moduli and phases of the learned 3x3 complex matrices W_phi, W_psi, W_z of the 3-head "
             "model. Paper: training disentangles the moons: each unit's key and value read one "
             "moon and W_z routes it back (permutation-like moduli).",
-            "Three moons (section 3)", TM_SCALE_NOTE, runs=TM_RUN_DIRS),
+            "Three moons (section 3)", TM_SCALE_NOTE, runs=TM_RUN_DIRS,
+            summary=f"{TABLES}/three_moons_decoupling.csv"),
         declare_output(
             f"{TABLES}/three_moons_decoupling.csv", "Three moons: decoupling scores",
             "Fraction of each learned matrix's mass sum|W_ij| on its best permutation (1 = one moon "

@@ -1,0 +1,215 @@
+"""The measurements behind ``benchmarks/bench_models.py``: training steps, the matmul peak, the
+leaky average's cost, cached against recomputing generation, and the log-log fit.
+
+Timing rule (the machine is shared and noisy): things that are compared are timed *interleaved*
+in one process, round after round in rotating order, and each keeps its best (smallest) time:
+the best of several rounds estimates the uncontended cost, and a ratio of two bests taken side
+by side is what the targets compare. Nothing here asserts a time; callers print the numbers.
+"""
+from __future__ import annotations
+
+import contextlib
+import inspect
+import math
+import sys
+import time
+from typing import Callable
+
+import numpy as np
+import torch
+
+import mosaic.leaky_average as leaky_module
+from mosaic import build_model
+from mosaic.interface import LanguageModel
+
+PRECISIONS = ("fp32", "bf16")
+
+
+def pick_device(name: str) -> torch.device:
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    device = torch.device(name)
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise ValueError(f"device {name!r} asked for, but torch sees no CUDA device")
+    return device
+
+
+def synchronize(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+
+
+def autocast(device: torch.device, precision: str):
+    """bf16 autocast (CUDA only), or nothing for fp32."""
+    if precision not in PRECISIONS:
+        raise ValueError(f"precision must be one of {list(PRECISIONS)}, got {precision!r}")
+    if precision == "fp32":
+        return contextlib.nullcontext()
+    if device.type != "cuda":
+        raise ValueError("precision bf16 is for CUDA devices; on CPU use fp32")
+    return torch.autocast(device_type="cuda", dtype=torch.bfloat16)
+
+
+def build(name: str, model_cfg: dict, ctx: int, arch_options: dict | None, device) -> LanguageModel:
+    """Model ``name`` at context ``ctx``: common keys, then the architecture's own options."""
+    torch.manual_seed(0)
+    cfg = {**model_cfg, "block_size": ctx, **((arch_options or {}).get(name) or {})}
+    return build_model(name, **cfg).to(device)
+
+
+def train_step_fn(model: LanguageModel, batch: int, ctx: int, device, precision: str) -> Callable[[], None]:
+    """One forward + backward + AdamW step on fixed random tokens (B, T)."""
+    opt = torch.optim.AdamW(model.parameters(), lr=1e-4)
+    vocab = model.config.vocab_size
+    gen = torch.Generator().manual_seed(0)
+    x = torch.randint(0, vocab, (batch, ctx), generator=gen).to(device)
+    y = torch.randint(0, vocab, (batch, ctx), generator=gen).to(device)
+    model.train()
+
+    def step() -> None:
+        with autocast(device, precision):
+            _, loss = model(x, y)
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+
+    return step
+
+
+def best_times(fns: dict[str, Callable[[], None]], rounds: int, warmup: int, device) -> dict[str, float]:
+    """Best wall time (s) of each callable over ``rounds`` interleaved rounds (order rotated
+    every round), after ``warmup`` untimed calls of each."""
+    names = list(fns)
+    for _ in range(warmup):
+        for name in names:
+            fns[name]()
+    best = {name: math.inf for name in names}
+    for r in range(rounds):
+        for name in names[r % len(names):] + names[: r % len(names)]:
+            synchronize(device)
+            start = time.perf_counter()
+            fns[name]()
+            synchronize(device)
+            best[name] = min(best[name], time.perf_counter() - start)
+    return best
+
+
+def matmul_fns(device, sizes: list[int], precision: str) -> dict[int, Callable[[], None]]:
+    """Square ``a @ b`` of each size n (fp32, or bf16 when the models run under bf16 autocast)."""
+    dtype = torch.bfloat16 if precision == "bf16" else torch.float32
+    fns = {}
+    for n in sizes:
+        gen = torch.Generator().manual_seed(n)
+        a = torch.randn(n, n, generator=gen).to(device, dtype)
+        b = torch.randn(n, n, generator=gen).to(device, dtype)
+        fns[n] = lambda a=a, b=b: a @ b
+    return fns
+
+
+def matmul_peak(device, sizes: list[int], repeats: int, precision: str,
+                earlier: dict[int, float] | None = None) -> tuple[float, dict[int, float]]:
+    """The machine's matmul peak in FLOP/s: the best ``2·n³ / t`` over ``sizes``, from
+    ``repeats`` timings now and the best times ``earlier`` ({n: s}, e.g. taken interleaved with
+    the training steps, so that a busy moment of a shared machine does not set the peak).
+    Returns (peak, {n: FLOP/s})."""
+    best = best_times({n: fn for n, fn in matmul_fns(device, sizes, precision).items()},
+                      rounds=repeats, warmup=1, device=device)
+    per_size = {n: 2.0 * n**3 / min(t, (earlier or {}).get(n, math.inf)) for n, t in best.items()}
+    return max(per_size.values()), per_size
+
+
+# -- the leaky average (mosaic/leaky_average.py) ------------------------------------------------------
+@contextlib.contextmanager
+def recording_leaky_calls():
+    """Record the (input shape, λ) of every ``leaky_average`` call made inside the block, by
+    rebinding the function wherever a loaded ``mosaic`` module imported it by name."""
+    original = leaky_module.leaky_average
+    calls: list[tuple[torch.Size, torch.Tensor]] = []
+
+    def recorder(x, lam, *args, **kwargs):
+        calls.append((x.shape, torch.as_tensor(lam).detach().clone()))
+        return original(x, lam, *args, **kwargs)
+
+    modules = [m for name, m in list(sys.modules.items())
+               if name.split(".")[0] == "mosaic" and getattr(m, "leaky_average", None) is original]
+    for m in modules:
+        m.leaky_average = recorder
+    try:
+        yield calls
+    finally:
+        for m in modules:
+            m.leaky_average = original
+
+
+def leaky_fwd_bwd_fn(shape, lam: torch.Tensor, device) -> Callable[[], None]:
+    """Forward + backward of one ``leaky_average`` call on random input of ``shape``, with
+    gradients for both the input and λ (as in training)."""
+    x = torch.randn(shape, device=device, requires_grad=True)
+    lam = lam.to(device).clone().requires_grad_(True)
+
+    def run() -> None:
+        leaky_module.leaky_average(x, lam).sum().backward()
+
+    return run
+
+
+def leaky_share(model_cfg: dict, arch_options: dict | None, batch: int, ctx: int, rounds: int, device) -> dict:
+    """Share of the leaky averages in one mosaic block's forward + backward at context ``ctx``:
+    the block's calls, recorded, then timed alone, interleaved with the whole block."""
+    model = build("mosaic", model_cfg, ctx, arch_options, device)
+    block = model.blocks[0]
+    x = torch.randn(batch, ctx, model.config.n_embd, device=device, requires_grad=True)  # (B, T, C)
+    with recording_leaky_calls() as calls:
+        block(x)
+    fns = {"block": lambda: block(x).sum().backward()}
+    for i, (shape, lam) in enumerate(calls):
+        fns[f"leaky{i}"] = leaky_fwd_bwd_fn(shape, lam, device)
+    best = best_times(fns, rounds=rounds, warmup=1, device=device)
+    leaky_s = sum(t for name, t in best.items() if name != "block")
+    return {"calls": len(calls), "shapes": [tuple(s) for s, _ in calls], "block_s": best["block"],
+            "leaky_s": leaky_s, "share": leaky_s / best["block"] if calls else float("nan"),
+            "lam": calls[0][1] if calls else None}
+
+
+def leaky_scaling(shape, lam: torch.Tensor, contexts: list[int], rounds: int, device) -> dict[int, float]:
+    """Best forward + backward time (s) of one leaky average of ``shape`` with T replaced by
+    each of ``contexts`` (dim -2), all sizes interleaved."""
+    fns = {T: leaky_fwd_bwd_fn((*shape[:-2], T, shape[-1]), lam, device) for T in contexts}
+    return best_times(fns, rounds=rounds, warmup=1, device=device)
+
+
+def loglog_slope(xs, ys) -> float:
+    """Exponent ``p`` of the least-squares fit ``y = c·x^p`` (slope in log-log)."""
+    xs, ys = np.asarray(xs, dtype=float), np.asarray(ys, dtype=float)
+    if xs.size < 2 or np.any(xs <= 0) or np.any(ys <= 0):
+        raise ValueError("loglog_slope needs at least two positive (x, y) points")
+    return float(np.polyfit(np.log(xs), np.log(ys), 1)[0])
+
+
+# -- generation ------------------------------------------------------------------------------------
+def supports_cache(model: LanguageModel) -> bool:
+    """Whether ``model.generate`` takes ``use_cache`` and the model implements the cache
+    protocol (``supports_cache()``, where the interface has it); without it ``use_cache=True``
+    would quietly recompute and the comparison would be meaningless."""
+    if "use_cache" not in inspect.signature(model.generate).parameters:
+        return False
+    implemented = getattr(model, "supports_cache", None)
+    return bool(implemented()) if callable(implemented) else True
+
+
+def generation_times(model: LanguageModel, prompt_tokens: int, new_tokens: int, device) -> dict:
+    """Seconds to generate ``new_tokens`` greedily after a random prompt (batch 1), with the
+    cache and with full recompute at every step. ``{}`` if the model has no ``use_cache``."""
+    if not supports_cache(model):
+        return {}
+    gen = torch.Generator().manual_seed(0)
+    idx = torch.randint(0, model.config.vocab_size, (1, prompt_tokens), generator=gen).to(device)
+    out = {}
+    for use_cache in (True, False):
+        model.generate(idx, 2, temperature=0.0, use_cache=use_cache)  # warm-up
+        synchronize(device)
+        start = time.perf_counter()
+        model.generate(idx, new_tokens, temperature=0.0, use_cache=use_cache)
+        synchronize(device)
+        out["cached_s" if use_cache else "full_s"] = time.perf_counter() - start
+    return out
