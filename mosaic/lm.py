@@ -157,7 +157,7 @@ def cmd_fig09(args: argparse.Namespace) -> int:
     df = pd.concat(frames, ignore_index=True)
     depths = sorted(df["depth"].unique())
     set_style()
-    fig, axes = new_figure(ncols=len(depths), sharey=True)
+    fig, axes = new_figure(ncols=len(depths), sharey=True, squeeze=False)  # one depth: still a grid
     palette = arch_palette(sorted(df["arch"].unique()))
     for ax, depth in zip(axes.flat, depths):
         for (arch, split), part in df[df["depth"] == depth].groupby(["arch", "split"]):
