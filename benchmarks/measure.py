@@ -21,17 +21,14 @@ import torch
 import mosaic.leaky_average as leaky_module
 from mosaic import build_model
 from mosaic.interface import LanguageModel
+from mosaic.train import resolve_device
 
 PRECISIONS = ("fp32", "bf16")
 
 
 def pick_device(name: str) -> torch.device:
-    if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    device = torch.device(name)
-    if device.type == "cuda" and not torch.cuda.is_available():
-        raise ValueError(f"device {name!r} asked for, but torch sees no CUDA device")
-    return device
+    """``auto`` | ``cpu`` | ``cuda[:N]``, resolved as the trainer does (clear error without CUDA)."""
+    return resolve_device(name)
 
 
 def synchronize(device: torch.device) -> None:

@@ -20,39 +20,18 @@ from pathlib import Path
 import pytest
 import torch
 import torch.nn as nn
-import torch.nn.functional as F
 
 from mosaic.checkpoint import load_checkpoint
 from mosaic.config import run_cli
 from mosaic.train import (CheckpointError, RunLockedError, TrainConfig, TrainingInterrupted, load_trained,
                           train)
 
-VOCAB, T, B = 11, 8, 4
+from test_train import TinyLM, get_batch  # tests/ is on sys.path (also when run as a script)
+
 REPO = Path(__file__).resolve().parents[1]
 BASE = dict(max_steps=24, lr=1e-2, min_lr=1e-3, warmup_steps=2, eval_interval=8, eval_batches=2,
             checkpoint_interval=4, log_interval=3, seed=3, device="cpu", threads=1, progress=False)
 TIMING = {"tokens_per_s", "elapsed_s"}  # the only metrics allowed to differ between equal runs
-
-
-class TinyLM(nn.Module):
-    """Embedding -> dropout -> linear; dropout makes a resume depend on the restored RNG state."""
-
-    def __init__(self, d: int = 16, dropout: float = 0.1):
-        super().__init__()
-        self.emb = nn.Embedding(VOCAB, d)
-        self.drop = nn.Dropout(dropout)
-        self.head = nn.Linear(d, VOCAB)
-
-    def forward(self, x, y=None):
-        logits = self.head(self.drop(self.emb(x)))
-        loss = None if y is None else F.cross_entropy(logits.reshape(-1, VOCAB), y.reshape(-1))
-        return logits, loss
-
-
-def get_batch(split: str, step: int, generator: torch.Generator):
-    start = torch.randint(0, VOCAB, (B, 1), generator=generator)
-    x = (start + torch.arange(T)) % VOCAB
-    return x, (x + 1) % VOCAB
 
 
 def make_model(seed: int = 0, **kwargs) -> TinyLM:

@@ -23,11 +23,11 @@ class TinyLM(nn.Module):
     """Embedding -> dropout -> linear: enough to learn "next token = token + 1 (mod VOCAB)".
     Dropout makes the test check that RNG state survives a resume."""
 
-    def __init__(self, dropout: float = 0.1):
+    def __init__(self, dropout: float = 0.1, d: int = 16):
         super().__init__()
-        self.emb = nn.Embedding(VOCAB, 16)
+        self.emb = nn.Embedding(VOCAB, d)
         self.drop = nn.Dropout(dropout)
-        self.head = nn.Linear(16, VOCAB)
+        self.head = nn.Linear(d, VOCAB)
 
     def forward(self, x, y=None):
         logits = self.head(self.drop(self.emb(x)))
