@@ -27,12 +27,7 @@ from mosaic.config import deep_merge  # noqa: E402
 TARGET_LINE = re.compile(r"^.+: .+ \((pass|short|n/a)\)$")
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_thread")  # tests/conftest.py: tiny ops, no threads
 
 
 def test_smoke_preset_prints_every_section_and_the_targets(capsys):

@@ -24,14 +24,7 @@ CASES = {
 NEW_TOKENS = 16  # > block_size: the absolute-position window slides during decoding
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    """Decoding tiny models is hundreds of tiny ops: with several threads each pays a thread
-    barrier, which on a loaded machine made this file 40x slower."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_thread")  # tests/conftest.py: tiny ops, no threads
 
 
 def make(case: str, dtype=torch.float32) -> LanguageModel:

@@ -3,7 +3,6 @@ claims and what this run shows (its numbers, scale, runs and their provenance), 
 `snakemake <target> --report` packs the figure with that caption under its paper section."""
 from __future__ import annotations
 
-import json
 import shutil
 import time
 import zipfile

@@ -4,7 +4,6 @@ rules stay on the submitting node, and a malformed `resources` block is refused.
 from __future__ import annotations
 
 import re
-from pathlib import Path
 
 import pytest
 import yaml

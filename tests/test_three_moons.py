@@ -20,13 +20,7 @@ OFFICIAL_TRAIN = {(0.5, 1, 2), (0.5, 1, 1.5), (0.5, 1, 3), (0.5, 1.5, 3), (1, 1.
                   (1, 1.5, 2), (0.5, 1.5, 2)}
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    """The 6×6 matrices here are far too small for intra-op threads to pay off."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_thread")  # tests/conftest.py: tiny ops, no threads
 
 
 @pytest.fixture(scope="module")
