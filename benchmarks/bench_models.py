@@ -10,6 +10,8 @@ What is measured (sizes in ``benchmarks/presets.yaml``; nothing is asserted, eve
    (batch x ctx kept about constant), all models interleaved round by round in one process;
 2. the machine's matmul peak, square ``a @ b``, measured in the same run;
 3. MFU = model FLOPs per token (``benchmarks/flops.py``, ``docs/performance.md``) x tokens/s / peak;
+   and where a block's time goes: each layer of a mosaic and of a transformer block, and the
+   fused attention kernel of each mosaic layer alone;
 4. the leaky average (eq. 7): its share of one mosaic block's forward + backward, and its cost
    against T with the fitted log-log exponent;
 5. generation: cached incremental decoding against full recompute (batch 1, greedy);
@@ -34,8 +36,8 @@ import yaml
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from benchmarks import flops  # noqa: E402
 from benchmarks.measure import (  # noqa: E402
-    PRECISIONS, best_times, build, generation_times, leaky_scaling, leaky_share, loglog_slope,
-    matmul_fns, matmul_peak, pick_device, train_step_fn,
+    PRECISIONS, best_times, block_part_fns, build, generation_times, leaky_scaling, leaky_share,
+    loglog_slope, matmul_fns, matmul_peak, pick_device, train_step_fn,
 )
 from benchmarks.memory import peak_step_memory  # noqa: E402
 from benchmarks.scaling import MIB, plot_scaling, run_scaling  # noqa: E402
@@ -43,7 +45,7 @@ from mosaic import available_models  # noqa: E402
 from mosaic.config import run_cli  # noqa: E402
 
 PRESETS = Path(__file__).with_name("presets.yaml")
-SECTIONS = ("throughput", "leaky", "generation", "memory")
+SECTIONS = ("throughput", "breakdown", "leaky", "generation", "memory")
 # The targets of issue #9 (not sizes: the sizes are in presets.yaml).
 TARGET_SPEED_RATIO = 0.9  # mosaic tokens/s >= 0.9 x the parameter-matched transformer's
 TARGET_LEAKY_SHARE = 0.05  # leaky averages <= 5% of a mosaic block's forward + backward
@@ -127,6 +129,26 @@ def peak_and_mfu(preset: dict, rows: list[dict], matmul_best: dict, device, prec
         print(f"{r['model']:<14}{r['flops_per_token'] / 1e6:>12.2f}{achieved / 1e9:>10.1f}"
               f"{100 * mfu[r['model']]:>7.1f}%  {r['formula']}")
     return peak, mfu
+
+
+def breakdown(preset: dict, device) -> dict:
+    """Forward + backward of each layer of a block, mosaic and transformer, interleaved."""
+    cfg, ctx = preset["leaky"], preset["target_context"]
+    fns = block_part_fns(preset["model"], preset["arch_options"], cfg["batch_size"], ctx, device)
+    best = best_times(fns, rounds=cfg["rounds"], warmup=1, device=device)
+    print(f"\n[3b] where a block's time goes, batch {cfg['batch_size']}, ctx {ctx}: forward + backward of "
+          f"each layer on random input, best of {cfg['rounds']} interleaved rounds")
+    for name, t in best.items():
+        print(f"  {name:<38}{1e3 * t:9.1f} ms")
+    slots = next(t for name, t in best.items() if name.strip().startswith("its SDPA kernel alone ("))
+    mosaic = best["mosaic contextual memory"] + best["mosaic persistent memory"]
+    gpt = best["transformer attention"] + best["transformer MLP"]
+    kernels = slots + best["  its SDPA kernel alone"]
+    floor = kernels + 5 * best["  one of its d x d projections alone"]  # if nothing else cost anything
+    print(f"the persistent memory's slot attention kernel alone takes {slots / best['transformer MLP']:.2f}x "
+          f"the transformer's whole MLP; speed of the layers alone, mosaic / transformer: {gpt / mosaic:.2f}; "
+          f"at most {gpt / floor:.2f} if everything but the two kernels and the five projections were free")
+    return best
 
 
 def leaky(preset: dict, device) -> dict:
@@ -269,6 +291,8 @@ def main(argv: list[str] | None = None) -> int:
     if "throughput" in sections:
         results["throughput"], matmul_best = throughput(preset, names, device, precision)
         _, results["mfu"] = peak_and_mfu(preset, results["throughput"], matmul_best, device, precision)
+    if "breakdown" in sections and {"mosaic", "transformer"} <= set(names):
+        results["breakdown"] = breakdown(preset, device)
     if "leaky" in sections:
         results["leaky"] = leaky(preset, device)
     if "generation" in sections:

@@ -45,6 +45,23 @@ def kernel_smoothing(
     return torch.cat([torch.zeros_like(v[:, :, :1]), y], dim=2)
 
 
+def kernel_smoothing_merged(
+    k: torch.Tensor, v: torch.Tensor, scale: float = 1.0, dropout_p: float = 0.0
+) -> torch.Tensor:
+    """:func:`kernel_smoothing` with the units' outputs concatenated, (B, T, H·d): the input of
+    the combination ``W_z`` (eq. 3). The attention output is copied once, straight into place
+    behind the zero row of position 0, instead of being concatenated and then re-laid out."""
+    B, H, T, d = v.shape
+    out = v.new_empty(B, T, H * d)
+    out[:, 0].zero_()
+    if T > 1:
+        y = F.scaled_dot_product_attention(
+            k[:, :, 1:], k[:, :, :-1], v[:, :, :-1], is_causal=True, dropout_p=dropout_p, scale=scale
+        )  # (B, H, T-1, d)
+        out[:, 1:].view(B, T - 1, H, d).copy_(y.transpose(1, 2))
+    return out
+
+
 def kernel_smoothing_weights(k: torch.Tensor, scale: float = 1.0) -> torch.Tensor:
     """The softmax weights of eq. 8, (B, H, T, T); row 0 is all zeros (empty memory)."""
     T = k.size(2)
@@ -110,7 +127,14 @@ class ContextualMemory(nn.Module):
         return self.W_z(self.unit_dropout(merge_heads(y)))  # (B, T, C)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.combine(self.smooth(self.keys(x), self.values(x)))
+        return self.combine_merged(self.keys(x), self.values(x))  # (B, T, C)
+
+    def combine_merged(self, k: torch.Tensor, v: torch.Tensor) -> torch.Tensor:
+        """``W_z`` of the concatenated unit outputs for keys and values (B, H, T, d): what
+        ``combine(smooth(k, v))`` computes, with one copy less."""
+        p = self.dropout if self.training else 0.0
+        y = kernel_smoothing_merged(k, v, scale=self.attn_scale, dropout_p=p)  # (B, T, C)
+        return self.W_z(self.unit_dropout(y))
 
     @torch.no_grad()
     def attention(self, x: torch.Tensor) -> torch.Tensor:
@@ -125,7 +149,7 @@ class ContextualMemory(nn.Module):
         k = self.key.finish(kbar)
         v = self.value.from_projection(u_value)  # v_{T-1} has look-ahead 0: not cached
         cache = {"kbar": kbar[:, :, -1:], "keys": k, "values": v[:, :, :-1], "u_last": u_value[:, -1:]}
-        return self.combine(self.smooth(k, v)), cache
+        return self.combine_merged(k, v), cache
 
     def step(self, x: torch.Tensor, cache: dict) -> tuple[torch.Tensor, dict]:
         """Output (B, 1, C) at the new position T for its input ``x`` (B, 1, C)."""

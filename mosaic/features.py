@@ -42,11 +42,11 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
+from .fused_features import NORM_EPS, lookahead_normalize, scaled_normalize
 from .leaky_average import leaky_average
 
 SCALAR_LR = 10.0  # per-unit scalars are stored / 10 and used * 10 (official parametrisation)
 KEY_SCALE_CLAMP = 5.0  # α_φ = exp(min(10·a, 5)): logits ≤ e^10 stay inside fp16 range
-NORM_EPS = 1e-10
 
 LinearFactory = Callable[..., nn.Module]
 
@@ -65,17 +65,22 @@ def merge_heads(y: torch.Tensor) -> torch.Tensor:
 
 def normalize(x: torch.Tensor, scale: torch.Tensor | None = None) -> torch.Tensor:
     """``scale · x / ‖x‖`` over the last dim; ``scale`` (H,) per unit of ``x`` (B, H, T, d).
-    The scale is folded into the (B, H, T, 1) divisor so the full tensor is touched once."""
+    Plain tensor ops: the reference of the fused path (``mosaic.fused_features``)."""
     factor = 1.0 / (x.norm(dim=-1, keepdim=True) + NORM_EPS)
     if scale is not None:
         factor = factor * scale[:, None, None]
     return x * factor
 
 
-def _normalize_and_scale(x: torch.Tensor, norm: bool, alpha: torch.Tensor | None) -> torch.Tensor:
-    if norm:
-        return normalize(x, alpha)
+def _normalize_and_scale(x: torch.Tensor, norm: bool, alpha: torch.Tensor | None,
+                         heads_major: bool = False) -> torch.Tensor:
+    if norm:  # fused forward and backward (mosaic.fused_features); same values as normalize()
+        return scaled_normalize(x, _ones_if_none(alpha, x.shape[1], x), heads_major)
     return x if alpha is None else x * alpha[:, None, None]
+
+
+def _ones_if_none(alpha: torch.Tensor | None, n_head: int, like: torch.Tensor) -> torch.Tensor:
+    return like.new_ones(n_head) if alpha is None else alpha
 
 
 class KeyExtractor(nn.Module):
@@ -126,12 +131,13 @@ class KeyExtractor(nn.Module):
             k = leaky_average(k, self.lam())  # k̄_T = W_φ x_T + λ_φ k̄_{T-1}
         return k
 
-    def finish(self, kbar: torch.Tensor) -> torch.Tensor:
-        """``k = α_φ · k̄ / ‖k̄‖`` for ``kbar`` (B, H, T, d)."""
-        return _normalize_and_scale(kbar, self.normalize, self.alpha())
+    def finish(self, kbar: torch.Tensor, heads_major: bool = False) -> torch.Tensor:
+        """``k = α_φ · k̄ / ‖k̄‖`` for ``kbar`` (B, H, T, d); ``heads_major``: stored as
+        (H, B, T, d) (see ``mosaic.fused_features.scaled_normalize``)."""
+        return _normalize_and_scale(kbar, self.normalize, self.alpha(), heads_major)
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.finish(self.leaky(self.W_phi(x)))  # (B, H, T, d)
+    def forward(self, x: torch.Tensor, heads_major: bool = False) -> torch.Tensor:
+        return self.finish(self.leaky(self.W_phi(x)), heads_major)  # (B, H, T, d)
 
     def step(self, u: torch.Tensor, state: torch.Tensor | None) -> tuple[torch.Tensor, torch.Tensor]:
         """One position of incremental decoding: ``u = W_φ x_T`` (B, 1, C) and ``state = k̄_{T-1}``
@@ -188,6 +194,9 @@ class ValueExtractor(nn.Module):
     def from_projection(self, u: torch.Tensor, u_next: torch.Tensor | None = None) -> torch.Tensor:
         """Values (B, H, T, d) from the projections ``u = W_ψ x`` (B, T, C) and ``u_next = W_ψ x_T``
         (B, 1, C) of the input after the last position, or None (look-ahead 0)."""
+        if self.mix is not None and self.normalize:  # fused (mosaic.fused_features), same values
+            alpha = _ones_if_none(self.alpha(), self.n_head, u)
+            return lookahead_normalize(u, u_next, self.lam(), alpha, self.n_head)
         uh = split_heads(u, self.n_head)  # (B, H, T, d): W_ψ x_t
         if u_next is None:  # W_ψ x_{t+1}, zero after the end
             ahead = F.pad(uh[:, :, 1:], (0, 0, 0, 1))

@@ -23,7 +23,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from .features import SCALAR_LR, KeyExtractor, merge_heads
+from .features import SCALAR_LR, KeyExtractor
 
 
 class PersistentMemory(nn.Module):
@@ -51,22 +51,25 @@ class PersistentMemory(nn.Module):
         self.out_dropout = nn.Dropout(dropout)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.read(self.key(x))  # (B, T, C)
+        return self.read(self.key(x, heads_major=True))  # (B, T, C)
 
     def read(self, q: torch.Tensor) -> torch.Tensor:
         """Retrieval and combination for queries ``q`` (B, H, T, d): the layer's output (B, T, C)."""
         B, H, T, d = q.shape
         # The slots are the same for every sequence: fold the batch into the query axis so one
         # (H, B·T, d) x (H, N, d) attention runs, instead of B copies of the slots (whose
-        # gradients would then have to be summed over the batch).
+        # gradients would then have to be summed over the batch). Keys stored heads-major make
+        # this a view.
         q = q.transpose(0, 1).reshape(1, H, B * T, d)  # (1, H, B·T, d)
+        # α_o scales the output, a linear function of V: scaling the (H, N, d) slots instead of
+        # the (B, H, T, d) output is the same function at a fraction of the cost
+        alpha_o = torch.exp(SCALAR_LR * self.out_log_scale)[:, None, None]  # (H, 1, 1)
         p = self.dropout if self.training else 0.0
         y = F.scaled_dot_product_attention(
-            q, self.slot_keys.unsqueeze(0), self.slot_values.unsqueeze(0), dropout_p=p, scale=1.0
+            q, self.slot_keys.unsqueeze(0), (alpha_o * self.slot_values).unsqueeze(0), dropout_p=p, scale=1.0
         )  # (1, H, B·T, d)
-        y = y.view(H, B, T, d).transpose(0, 1)  # (B, H, T, d)
-        y = y * torch.exp(SCALAR_LR * self.out_log_scale)[:, None, None]
-        return self.out_dropout(self.W_o(merge_heads(y)))  # (B, T, C)
+        y = y.view(H, B, T, d).permute(1, 2, 0, 3).reshape(B, T, H * d)  # heads concatenated
+        return self.out_dropout(self.W_o(y))  # (B, T, C)
 
     # -- incremental decoding (eval mode) ------------------------------------------------------
     def prefill(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:

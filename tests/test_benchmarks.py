@@ -33,9 +33,12 @@ pytestmark = pytest.mark.usefixtures("one_thread")  # tests/conftest.py: tiny op
 def test_smoke_preset_prints_every_section_and_the_targets(capsys):
     assert bench_models.main(["--preset", "smoke", "--device", "cpu", "--threads", "1"]) == 0
     out = capsys.readouterr().out
-    for header in ("[1] training throughput", "[2] matmul peak", "[3] MFU", "[4] leaky average",
-                   "[5] generation", "[6] peak memory"):
+    for header in ("[1] training throughput", "[2] matmul peak", "[3] MFU", "[3b] where a block's time",
+                   "[4] leaky average", "[5] generation", "[6] peak memory"):
         assert header in out, header
+    for part in ("mosaic contextual memory", "mosaic persistent memory", "its SDPA kernel alone",
+                 "transformer attention", "transformer MLP"):
+        assert re.search(rf"{part}.*\d ms$", out, re.M), part
     block = out.split("\ntargets (")[1].splitlines()[1:]
     assert block and all(TARGET_LINE.match(line) for line in block), block
     kinds = " ".join(block)
