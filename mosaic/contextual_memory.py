@@ -119,10 +119,6 @@ class ContextualMemory(nn.Module):
     def values(self, x: torch.Tensor, x_next: torch.Tensor | None = None) -> torch.Tensor:
         return self.value(x, x_next)  # (B, H, T, d)
 
-    def smooth(self, k: torch.Tensor, v: torch.Tensor) -> torch.Tensor:
-        p = self.dropout if self.training else 0.0
-        return kernel_smoothing(k, v, scale=self.attn_scale, dropout_p=p)  # (B, H, T, d)
-
     def combine(self, y: torch.Tensor) -> torch.Tensor:
         return self.W_z(self.unit_dropout(merge_heads(y)))  # (B, T, C)
 
@@ -130,8 +126,8 @@ class ContextualMemory(nn.Module):
         return self.combine_merged(self.keys(x), self.values(x))  # (B, T, C)
 
     def combine_merged(self, k: torch.Tensor, v: torch.Tensor) -> torch.Tensor:
-        """``W_z`` of the concatenated unit outputs for keys and values (B, H, T, d): what
-        ``combine(smooth(k, v))`` computes, with one copy less."""
+        """``W_z`` of the units' eq. 8 outputs for keys and values (B, H, T, d): what
+        ``combine(kernel_smoothing(k, v))`` computes, with one copy less."""
         p = self.dropout if self.training else 0.0
         y = kernel_smoothing_merged(k, v, scale=self.attn_scale, dropout_p=p)  # (B, T, C)
         return self.W_z(self.unit_dropout(y))
