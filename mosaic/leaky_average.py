@@ -11,8 +11,9 @@ Computed for every T at once, with no Python loop over time, by a *chunked scan*
 The result is exact (it is the recurrence re-associated; ``tests/test_mosaic.py`` checks it
 against the loop to 1e-10 in float64). Work is O(T·Q·D) and memory O(T·D + Q²) per sequence:
 linear in T, unlike the official code's dense T×T decay matrix (O(T²·D)). The recursion depth
-is ``log_Q(T)``: 3 levels at T = 4096 for the default Q = 16. Q = 16 is the fastest of 8…128
-at the default benchmark size (forward + backward at T = 512: 6.0 ms against 9.8 ms at Q = 64).
+is ``log_Q(T)``: 3 levels at T = 4096 for the default Q = 16, the fastest of 8…128
+at the default benchmark size, tied with Q = 8 (forward + backward at T = 512: 6.0 ms against
+9.8 ms at Q = 64).
 
 The backward pass is written by hand (:class:`_GroupedScan`): the gradient of a leaky average
 is the same scan run backwards in time, so the backward costs about one forward.
