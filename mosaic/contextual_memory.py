@@ -26,31 +26,18 @@ import torch.nn.functional as F
 from .features import KeyExtractor, LinearFactory, ValueExtractor, merge_heads
 
 
-def kernel_smoothing(
-    k: torch.Tensor, v: torch.Tensor, scale: float = 1.0, dropout_p: float = 0.0
-) -> torch.Tensor:
-    """Eq. 8 for all positions: ``y_T = Σ_{t<T} softmax_t(scale · k_T·k_t) v_t``; ``y_0 = 0``.
-
-    ``k``, ``v``: (B, H, T, d). The diagonal-excluded mask is a causal mask on shifted
-    sequences: the query at position T+1 reads keys 0..T, so queries ``k[1:]`` against keys
-    ``k[:-1]`` with ``is_causal=True`` is exactly eq. 8. That lets the fused SDPA kernel skip the
-    masked half of the score matrix and build no mask. Position 0 (empty memory) is set to zero.
-    """
-    T = v.size(2)
-    if T == 1:
-        return torch.zeros_like(v)
-    y = F.scaled_dot_product_attention(
-        k[:, :, 1:], k[:, :, :-1], v[:, :, :-1], is_causal=True, dropout_p=dropout_p, scale=scale
-    )  # (B, H, T-1, d)
-    return torch.cat([torch.zeros_like(v[:, :, :1]), y], dim=2)
-
-
 def kernel_smoothing_merged(
     k: torch.Tensor, v: torch.Tensor, scale: float = 1.0, dropout_p: float = 0.0
 ) -> torch.Tensor:
-    """:func:`kernel_smoothing` with the units' outputs concatenated, (B, T, H·d): the input of
-    the combination ``W_z`` (eq. 3). The attention output is copied once, straight into place
-    behind the zero row of position 0, instead of being concatenated and then re-laid out."""
+    """Eq. 8 for all positions, ``y_T = Σ_{t<T} softmax_t(scale · k_T·k_t) v_t`` with ``y_0 = 0``,
+    for keys and values (B, H, T, d); the units' outputs concatenated, (B, T, H·d): the input of
+    the combination ``W_z`` (eq. 3).
+
+    The diagonal-excluded mask is a causal mask on shifted sequences: the query at position T+1
+    reads keys 0..T, so queries ``k[1:]`` against keys ``k[:-1]`` with ``is_causal=True`` is
+    exactly eq. 8. That lets the fused SDPA kernel skip the masked half of the score matrix and
+    build no mask. Its output is copied once, straight into place behind the zero row of
+    position 0 (the empty memory)."""
     B, H, T, d = v.shape
     out = v.new_empty(B, T, H * d)
     out[:, 0].zero_()
@@ -60,6 +47,14 @@ def kernel_smoothing_merged(
         )  # (B, H, T-1, d)
         out[:, 1:].view(B, T - 1, H, d).copy_(y.transpose(1, 2))
     return out
+
+
+def kernel_smoothing(
+    k: torch.Tensor, v: torch.Tensor, scale: float = 1.0, dropout_p: float = 0.0
+) -> torch.Tensor:
+    """Eq. 8 per unit, (B, H, T, d): :func:`kernel_smoothing_merged` seen unit by unit (a view)."""
+    B, H, T, d = v.shape
+    return kernel_smoothing_merged(k, v, scale, dropout_p).view(B, T, H, d).transpose(1, 2)
 
 
 def kernel_smoothing_weights(k: torch.Tensor, scale: float = 1.0) -> torch.Tensor:

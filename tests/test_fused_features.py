@@ -4,7 +4,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from mosaic.contextual_memory import ContextualMemory, kernel_smoothing, kernel_smoothing_merged
+from mosaic.contextual_memory import ContextualMemory, kernel_smoothing_merged
 from mosaic.features import merge_heads, normalize, split_heads
 from mosaic.fused_features import lookahead_normalize, scaled_normalize
 from mosaic.persistent_memory import PersistentMemory
@@ -20,6 +20,16 @@ def plain_values(u, u_next, lam, alpha, n_head):
     else:
         ahead = torch.cat([uh[:, :, 1:], split_heads(u_next, n_head)], dim=2)
     return normalize(uh + lam[:, None, None] * ahead, alpha)
+
+
+def explicit_kernel_smoothing(k, v, scale=1.0):
+    """Eq. 8 as an explicit masked softmax (diagonal and future excluded, row 0 empty), units
+    concatenated: (B, T, H·d)."""
+    T = k.size(2)
+    scores = scale * (k @ k.transpose(-1, -2))
+    allowed = torch.ones(T, T, dtype=torch.bool).tril(diagonal=-1)
+    w = torch.nan_to_num(torch.softmax(scores.masked_fill(~allowed, float("-inf")), dim=-1), nan=0.0)
+    return merge_heads(w @ v)
 
 
 def grads(out, inputs, upstream):
@@ -80,13 +90,13 @@ def test_lookahead_normalize_passes_gradcheck():
 
 
 @pytest.mark.parametrize("T", [1, 2, 33])
-def test_kernel_smoothing_merged_equals_concatenated_units(T):
+def test_kernel_smoothing_merged_equals_explicit_softmax(T):
     torch.manual_seed(4)
     k = torch.randn(2, 3, T, 4, dtype=torch.float64, requires_grad=True)
     v = torch.randn(2, 3, T, 4, dtype=torch.float64, requires_grad=True)
     upstream = torch.randn(2, T, 12, dtype=torch.float64)
     merged = kernel_smoothing_merged(k, v, 1.5)
-    plain = merge_heads(kernel_smoothing(k, v, 1.5))
+    plain = explicit_kernel_smoothing(k, v, 1.5)
     torch.testing.assert_close(merged, plain, **TOL)
     if T > 1:  # at T = 1 the output is the empty memory's zeros, with no graph
         for a, b in zip(grads(merged, (k, v), upstream), grads(plain, (k, v), upstream)):
@@ -102,7 +112,7 @@ def test_memory_layers_equal_their_plain_op_versions():
     ctx = ContextualMemory(12, 3).double()
     k_plain = normalize(ctx.key.leaky(ctx.key.W_phi(x)), ctx.key.alpha())
     v_plain = plain_values(ctx.value.W_psi(x), None, ctx.value.lam(), ctx.value.alpha(), 3)
-    plain = ctx.W_z(merge_heads(kernel_smoothing(k_plain, v_plain)))
+    plain = ctx.W_z(explicit_kernel_smoothing(k_plain, v_plain))
     fused = ctx(x)
     torch.testing.assert_close(fused, plain, **TOL)
     params = (x, *ctx.parameters())
