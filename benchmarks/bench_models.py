@@ -40,6 +40,7 @@ from benchmarks.measure import (  # noqa: E402
     loglog_slope, matmul_fns, matmul_peak, pick_device, train_step_fn,
 )
 from benchmarks.memory import peak_step_memory  # noqa: E402
+from mosaic.slot_attention import kernel_available  # noqa: E402
 from benchmarks.scaling import MIB, plot_scaling, run_scaling  # noqa: E402
 from mosaic import available_models  # noqa: E402
 from mosaic.config import run_cli  # noqa: E402
@@ -140,7 +141,7 @@ def breakdown(preset: dict, device) -> dict:
           f"each layer on random input, best of {cfg['rounds']} interleaved rounds")
     for name, t in best.items():
         print(f"  {name:<38}{1e3 * t:9.1f} ms")
-    slots = next(t for name, t in best.items() if name.strip().startswith("its SDPA kernel alone ("))
+    slots = next(t for name, t in best.items() if name.strip().startswith("its slot attention alone ("))
     mosaic = best["mosaic contextual memory"] + best["mosaic persistent memory"]
     gpt = best["transformer attention"] + best["transformer MLP"]
     kernels = slots + best["  its SDPA kernel alone"]
@@ -285,8 +286,9 @@ def main(argv: list[str] | None = None) -> int:
     precision = args.precision or preset["precision"]
     names = args.models or available_models()
     sections = args.only or SECTIONS
+    slots = "fused CPU kernel" if device.type == "cpu" and kernel_available() else "PyTorch SDPA"
     print(f"preset {args.preset}: {preset['model']} {where}, precision {precision}, "
-          f"{time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}")
+          f"{time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}; persistent-memory slot attention: {slots}")
     results: dict = {}
     if "throughput" in sections:
         results["throughput"], matmul_best = throughput(preset, names, device, precision)

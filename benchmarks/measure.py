@@ -21,6 +21,7 @@ import torch
 import mosaic.leaky_average as leaky_module
 from mosaic import build_model
 from mosaic.interface import LanguageModel
+from mosaic.slot_attention import slot_attention
 from mosaic.train import resolve_device
 
 PRECISIONS = ("fp32", "bf16")
@@ -120,7 +121,8 @@ def block_part_fns(model_cfg: dict, arch_options: dict | None, batch: int, ctx: 
     """Forward + backward callables of the two layers of a mosaic block and of a transformer
     block, and of the fused SDPA kernel each mosaic layer calls, alone, on random inputs of the
     shapes it sees (the contextual memory's T-1 shifted queries; the persistent memory's batch
-    folded into B·T queries against its slots), and of one of the block's five d×d projections."""
+    folded into B·T queries against its slots, through ``mosaic.slot_attention``: the fused
+    kernel where it is available, else SDPA), and of one of the block's five d×d projections."""
     mosaic = build("mosaic", model_cfg, ctx, arch_options, device).blocks[0]
     gpt = build("transformer", model_cfg, ctx, arch_options, device).blocks[0]
     C, H = mosaic.ln_1.normalized_shape[0], mosaic.contextual.n_head
@@ -132,8 +134,8 @@ def block_part_fns(model_cfg: dict, arch_options: dict | None, batch: int, ctx: 
 
     x, g = randn(batch, ctx, C), randn(batch, ctx, C, grad=False)
     k, v, gk = randn(batch, H, ctx, d), randn(batch, H, ctx, d), randn(batch, H, ctx - 1, d, grad=False)
-    q, K, V = randn(1, H, batch * ctx, d), randn(1, H, N, d), randn(1, H, N, d)
-    gq = randn(1, H, batch * ctx, d, grad=False)
+    q, K, V = randn(H, batch * ctx, d), randn(H, N, d), randn(H, N, d)
+    gq = randn(batch * ctx, C, grad=False)
     sdpa = torch.nn.functional.scaled_dot_product_attention
     projection = torch.nn.Linear(C, C, bias=False).to(device)  # W_φ, W_ψ, W_z, persistent W_φ, W_o
     return {
@@ -141,7 +143,7 @@ def block_part_fns(model_cfg: dict, arch_options: dict | None, batch: int, ctx: 
         "  its SDPA kernel alone": lambda: sdpa(k[:, :, 1:], k[:, :, :-1], v[:, :, :-1], is_causal=True,
                                                 scale=1.0).backward(gk),
         "mosaic persistent memory": lambda: mosaic.persistent(x).backward(g),
-        f"  its SDPA kernel alone ({N} slots)": lambda: sdpa(q, K, V, scale=1.0).backward(gq),
+        f"  its slot attention alone ({N} slots)": lambda: slot_attention(q, K, V).backward(gq),
         "  one of its d x d projections alone": lambda: projection(x).backward(g),
         "transformer attention": lambda: gpt.attn(x)[0].backward(g),
         "transformer MLP": lambda: gpt.mlp(x).backward(g),

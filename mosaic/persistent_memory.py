@@ -21,9 +21,9 @@ import math
 
 import torch
 import torch.nn as nn
-import torch.nn.functional as F
 
 from .features import SCALAR_LR, KeyExtractor
+from .slot_attention import slot_attention
 
 
 class PersistentMemory(nn.Module):
@@ -60,15 +60,13 @@ class PersistentMemory(nn.Module):
         # (H, B·T, d) x (H, N, d) attention runs, instead of B copies of the slots (whose
         # gradients would then have to be summed over the batch). Keys stored heads-major make
         # this a view.
-        q = q.transpose(0, 1).reshape(1, H, B * T, d)  # (1, H, B·T, d)
+        q = q.transpose(0, 1).reshape(H, B * T, d)  # (H, B·T, d)
         # α_o scales the output, a linear function of V: scaling the (H, N, d) slots instead of
         # the (B, H, T, d) output is the same function at a fraction of the cost
         alpha_o = torch.exp(SCALAR_LR * self.out_log_scale)[:, None, None]  # (H, 1, 1)
         p = self.dropout if self.training else 0.0
-        y = F.scaled_dot_product_attention(
-            q, self.slot_keys.unsqueeze(0), (alpha_o * self.slot_values).unsqueeze(0), dropout_p=p, scale=1.0
-        )  # (1, H, B·T, d)
-        y = y.view(H, B, T, d).permute(1, 2, 0, 3).reshape(B, T, H * d)  # heads concatenated
+        y = slot_attention(q, self.slot_keys, alpha_o * self.slot_values, dropout_p=p)  # (B·T, C)
+        y = y.view(B, T, H * d)  # heads concatenated
         return self.out_dropout(self.W_o(y))  # (B, T, C)
 
     # -- incremental decoding (eval mode) ------------------------------------------------------

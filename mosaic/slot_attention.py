@@ -1,0 +1,171 @@
+"""Attention of queries over a persistent memory's slot table (paper section 5, Fig. 8)::
+
+    y[h, m] = Σ_n softmax_n(q[h, m] · K[h, n]) V[h, n]          (no 1/√d: the scale is in q)
+
+for queries ``q`` (H, M, d) (the batch folded into M = B·T) and slots ``K``, ``V`` (H, N, d);
+returned with the units concatenated, (M, H·d), the input of the persistent memory's ``W_o``.
+
+Two paths with the same values (``tests/test_slot_attention.py``):
+
+* a fused CPU kernel (``mosaic/csrc/slot_attention.c``, AVX2 + FMA, fp32), compiled with the
+  system C compiler on first use into a cache directory and loaded with ctypes. At the
+  parameter-matched sizes (N = 3.5·C slots, d = 32) PyTorch's CPU flash-attention kernel runs
+  these products at about half the machine's matmul rate; scoring a block of queries against the
+  whole table while it sits in cache is exact in one pass and faster (docs/performance.md,
+  "The slot kernel").
+* PyTorch's ``scaled_dot_product_attention`` everywhere else: CUDA, float64 or bf16, dropout on
+  the weights, d not a multiple of 16, fewer than ``KERNEL_MIN_ROWS`` queries (decoding), a
+  CPU without AVX2/FMA, no compiler, or ``MOSAIC_SLOT_KERNEL=0``.
+
+The compiled library goes to ``$MOSAIC_KERNEL_DIR`` (default ``~/.cache/mosaic/kernels``), named
+by a hash of the source and flags, written to a temporary file and renamed into place, so
+parallel jobs that build it at once do not see a partial file.
+"""
+from __future__ import annotations
+
+import ctypes
+import hashlib
+import logging
+import os
+import platform
+import shutil
+import subprocess
+import tempfile
+from pathlib import Path
+
+import torch
+import torch.nn.functional as F
+
+log = logging.getLogger(__name__)
+
+SOURCE = Path(__file__).with_name("csrc") / "slot_attention.c"
+CFLAGS = ["-O3", "-mavx2", "-mfma", "-shared", "-fPIC"]
+LIBS = ["-lpthread", "-lm"]
+# Fewer query rows than this (incremental decoding: one row per sequence) go to SDPA: transposing
+# the table and starting threads would cost more than the kernel saves.
+KERNEL_MIN_ROWS = 256
+_lib: ctypes.CDLL | None | bool = None  # None: not tried yet; False: unavailable
+
+
+def kernel_dir() -> Path:
+    return Path(os.environ.get("MOSAIC_KERNEL_DIR") or Path.home() / ".cache" / "mosaic" / "kernels")
+
+
+def _cpu_has_avx2() -> bool:
+    if platform.machine().lower() not in ("x86_64", "amd64"):
+        return False
+    return torch.backends.cpu.get_cpu_capability() in ("AVX2", "AVX512")
+
+
+def _compile(target: Path) -> None:
+    compiler = os.environ.get("CC") or shutil.which("cc") or shutil.which("gcc")
+    if compiler is None:
+        raise RuntimeError("no C compiler (cc, gcc or $CC) found")
+    target.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(suffix=".so", dir=target.parent)
+    os.close(fd)
+    try:
+        subprocess.run([compiler, *CFLAGS, "-o", tmp, str(SOURCE), *LIBS],
+                       check=True, capture_output=True, text=True)
+        os.replace(tmp, target)
+    except subprocess.CalledProcessError as err:
+        raise RuntimeError(f"compiling {SOURCE.name} failed: {err.stderr.strip()[-500:]}") from None
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+
+
+def _load() -> ctypes.CDLL | None:
+    global _lib
+    if _lib is None:
+        _lib = False
+        if os.environ.get("MOSAIC_SLOT_KERNEL", "1") == "0" or not _cpu_has_avx2():
+            return None
+        digest = hashlib.sha256(SOURCE.read_bytes() + " ".join(CFLAGS + LIBS).encode()).hexdigest()[:16]
+        target = kernel_dir() / f"slot_attention-{digest}.so"
+        try:
+            if not target.exists():
+                _compile(target)
+            lib = ctypes.CDLL(str(target))
+        except (OSError, RuntimeError) as err:
+            log.warning("slot-attention kernel unavailable, using PyTorch SDPA: %s", err)
+            return None
+        ptr, i64, i32 = ctypes.c_void_p, ctypes.c_long, ctypes.c_int
+        lib.slot_forward.argtypes = [ptr, i64, i64, ptr, ptr, ptr, i64, i64, ptr] + [i32] * 6
+        lib.slot_forward.restype = None
+        lib.slot_backward.argtypes = ([ptr, i64, i64, ptr, i64, i64, ptr, i64, i64, ptr, ptr, ptr, ptr,
+                                       ptr, i64, i64, ptr, ptr] + [i32] * 6)
+        lib.slot_backward.restype = None
+        _lib = lib
+    return _lib or None
+
+
+def kernel_available() -> bool:
+    """Whether the fused CPU kernel is built and loaded (compiling it if needed)."""
+    return _load() is not None
+
+
+def uses_kernel(q: torch.Tensor, K: torch.Tensor, V: torch.Tensor, dropout_p: float = 0.0) -> bool:
+    """Whether :func:`slot_attention` takes the fused kernel for these inputs."""
+    return (dropout_p == 0.0 and q.device.type == "cpu" and q.dtype == K.dtype == V.dtype == torch.float32
+            and q.size(-1) % 16 == 0 and q.stride(-1) == 1 and q.size(1) >= KERNEL_MIN_ROWS
+            and kernel_available())
+
+
+def _padded_transpose(x: torch.Tensor, n_pad: int) -> torch.Tensor:
+    """(H, N, d) -> (H, d, n_pad), zeros past N."""
+    H, N, d = x.shape
+    out = x.new_zeros(H, d, n_pad)
+    out[:, :, :N] = x.transpose(1, 2)
+    return out
+
+
+class _SlotAttention(torch.autograd.Function):
+    """The fused kernel: forward keeps the output and each row's log-sum-exp (H, M)."""
+
+    @staticmethod
+    def forward(ctx, q, K, V):
+        H, M, d = q.shape
+        N = K.size(1)
+        n_pad = -(-N // 16) * 16
+        K, V = K.contiguous(), V.contiguous()
+        Kt = _padded_transpose(K, n_pad)  # held in a name: the kernel reads it through a pointer
+        out = q.new_empty(M, H, d)  # units concatenated: (M, H·d) is a view
+        lse = q.new_empty(H, M)
+        _lib.slot_forward(q.data_ptr(), q.stride(0), q.stride(1), Kt.data_ptr(), V.data_ptr(),
+                          out.data_ptr(), d, H * d, lse.data_ptr(), H, M, N, n_pad, d, torch.get_num_threads())
+        ctx.save_for_backward(q, K, V, out, lse)
+        return out.view(M, H * d)
+
+    @staticmethod
+    def backward(ctx, g):
+        q, K, V, out, lse = ctx.saved_tensors
+        H, M, d = q.shape
+        N = K.size(1)
+        n_pad = -(-N // 16) * 16
+        g = g.contiguous()
+        threads = torch.get_num_threads()
+        Kt, Vt = _padded_transpose(K, n_pad), _padded_transpose(V, n_pad)
+        grad_q = torch.empty_like(q)
+        grad_K = q.new_zeros(threads, H, N, d)  # one accumulator per thread, summed below
+        grad_V = q.new_zeros(threads, H, N, d)
+        _lib.slot_backward(q.data_ptr(), q.stride(0), q.stride(1), g.data_ptr(), d, H * d,
+                           out.data_ptr(), d, H * d, lse.data_ptr(), K.data_ptr(), Kt.data_ptr(), Vt.data_ptr(),
+                           grad_q.data_ptr(), grad_q.stride(0), grad_q.stride(1), grad_K.data_ptr(),
+                           grad_V.data_ptr(), H, M, N, n_pad, d, threads)
+        return grad_q, grad_K.sum(0), grad_V.sum(0)
+
+
+def slot_attention_sdpa(q: torch.Tensor, K: torch.Tensor, V: torch.Tensor, dropout_p: float = 0.0) -> torch.Tensor:
+    """The reference path: PyTorch's fused attention on (1, H, M, d) against (1, H, N, d)."""
+    H, M, d = q.shape
+    y = F.scaled_dot_product_attention(q[None], K[None], V[None], dropout_p=dropout_p, scale=1.0)[0]
+    return y.transpose(0, 1).reshape(M, H * d)  # (M, H·d)
+
+
+def slot_attention(q: torch.Tensor, K: torch.Tensor, V: torch.Tensor, dropout_p: float = 0.0) -> torch.Tensor:
+    """``softmax(q Kᵀ) V`` per unit for ``q`` (H, M, d), ``K``, ``V`` (H, N, d): (M, H·d).
+    ``dropout_p`` drops attention weights (training); it takes the SDPA path."""
+    if uses_kernel(q, K, V, dropout_p):
+        return _SlotAttention.apply(q, K, V)
+    return slot_attention_sdpa(q, K, V, dropout_p)

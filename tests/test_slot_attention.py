@@ -1,0 +1,167 @@
+"""The persistent memory's slot attention (mosaic/slot_attention.py): the fused CPU kernel against
+an explicit float64 softmax, forward and gradients (1e-5), on shapes that hit every tail of its
+tiling; the SDPA fallback; and the build (cached, atomic, failing cleanly)."""
+import os
+import platform
+import shutil
+
+import pytest
+import torch
+
+import mosaic.slot_attention as sa
+from mosaic.persistent_memory import PersistentMemory
+
+KERNEL_HERE = (platform.machine().lower() in ("x86_64", "amd64")
+               and torch.backends.cpu.get_cpu_capability() in ("AVX2", "AVX512")
+               and (shutil.which("cc") or shutil.which("gcc")) is not None
+               and os.environ.get("MOSAIC_SLOT_KERNEL", "1") != "0")
+needs_kernel = pytest.mark.skipif(not KERNEL_HERE, reason="needs x86-64 with AVX2 and a C compiler")
+
+
+@pytest.fixture(autouse=True)
+def kernel_for_any_size(monkeypatch):
+    """The kernel on every size tested here (in the model, small query counts go to SDPA)."""
+    monkeypatch.setattr(sa, "KERNEL_MIN_ROWS", 1)
+
+
+def explicit(q, K, V):
+    """softmax(q Kᵀ) V per unit in float64, units concatenated: (M, H·d)."""
+    w = torch.softmax(q.double() @ K.double().transpose(1, 2), dim=-1)
+    y = w @ V.double()  # (H, M, d)
+    return y.transpose(0, 1).reshape(q.size(1), -1)
+
+
+def inputs(H, M, N, d, q_scale=1.0, seed=0):
+    gen = torch.Generator().manual_seed(seed)
+    q = torch.randn(H, M, d, generator=gen) * q_scale
+    K = torch.randn(H, N, d, generator=gen) / d**0.5
+    V = torch.randn(H, N, d, generator=gen)
+    g = torch.randn(M, H * d, generator=gen)
+    return q, K, V, g
+
+
+def value_and_grads(fn, q, K, V, g):
+    ts = [t.clone().requires_grad_(True) for t in (q, K, V)]
+    y = fn(*ts)
+    return (y.detach(), *torch.autograd.grad((y * g.to(y.dtype)).sum(), ts))
+
+
+def assert_close(a, b, tol=1e-5):
+    a, b = a.double(), b.double()
+    assert torch.isfinite(a).all()
+    err = ((a - b).abs().max() / b.abs().max().clamp_min(1e-30)).item()
+    assert err < tol, f"relative error {err:.2e}"
+
+
+@needs_kernel
+def test_kernel_is_built_and_taken_here():
+    """On a machine like CI's the fast path must be the one tested, not silently skipped."""
+    assert sa.kernel_available()
+    q, K, V, _ = inputs(2, 8, 5, 32)
+    assert sa.uses_kernel(q, K, V)
+
+
+@needs_kernel
+@pytest.mark.parametrize("H,M,N,d", [
+    (2, 50, 37, 32),     # rows and slots not multiples of the 6-row tile or the 16-slot padding
+    (8, 300, 896, 32),   # the default size's table; rows span several 48-row work items
+    (3, 101, 200, 64),   # two 32-column passes
+    (2, 7, 5, 16),       # fewer slots than one padded block
+    (1, 1, 3, 16),       # one query (incremental decoding)
+])
+def test_kernel_equals_explicit_softmax(H, M, N, d):
+    q, K, V, g = inputs(H, M, N, d, q_scale=2.0)
+    assert sa.uses_kernel(q, K, V)
+    got = value_and_grads(sa.slot_attention, q, K, V, g)
+    want = value_and_grads(explicit, q, K, V, g)
+    for a, b in zip(got, want):
+        assert_close(a, b)
+
+
+@needs_kernel
+def test_kernel_handles_large_logits_and_strided_queries():
+    # logits spread over hundreds: most weights underflow to 0, none may become NaN or inf;
+    # queries given as a heads-major view of a (M, H, d) tensor (row stride H·d)
+    H, M, N, d = 4, 40, 64, 32
+    q, K, V, g = inputs(H, M, N, d, q_scale=30.0, seed=1)
+    q_strided = q.transpose(0, 1).contiguous().transpose(0, 1)
+    assert q_strided.stride(1) == H * d and sa.uses_kernel(q_strided, K, V)
+    for a, b in zip(value_and_grads(sa.slot_attention, q_strided, K, V, g), value_and_grads(explicit, q, K, V, g)):
+        assert_close(a, b)
+
+
+@needs_kernel
+def test_kernel_same_for_any_thread_count():
+    q, K, V, g = inputs(3, 97, 70, 32)
+    before = torch.get_num_threads()
+    try:
+        torch.set_num_threads(1)
+        one = value_and_grads(sa.slot_attention, q, K, V, g)
+        torch.set_num_threads(2)
+        two = value_and_grads(sa.slot_attention, q, K, V, g)
+    finally:
+        torch.set_num_threads(before)
+    for a, b in zip(one, two):
+        assert_close(a, b, tol=1e-6)
+
+
+@pytest.mark.parametrize("case", ["float64", "d8", "dropout"])
+def test_fallback_paths_equal_explicit(case):
+    q, K, V, g = inputs(2, 20, 9, 8 if case == "d8" else 16)
+    if case == "float64":
+        q, K, V = q.double(), K.double(), V.double()
+    p = 0.5 if case == "dropout" else 0.0
+    assert not sa.uses_kernel(q, K, V, dropout_p=p)
+    if case == "dropout":  # random weights: check the shape and that it is not the no-dropout value
+        y = sa.slot_attention(q, K, V, dropout_p=p)
+        assert y.shape == (20, 2 * 16) and not torch.allclose(y, sa.slot_attention(q, K, V))
+        return
+    for a, b in zip(value_and_grads(sa.slot_attention, q, K, V, g), value_and_grads(explicit, q, K, V, g)):
+        assert_close(a, b)
+
+
+@needs_kernel
+def test_persistent_memory_layer_same_with_kernel_and_sdpa(monkeypatch):
+    torch.manual_seed(0)
+    layer = PersistentMemory(64, 2, 224)
+    x = torch.randn(3, 17, 64)
+    g = torch.randn(3, 17, 64)
+
+    def run():
+        xs = x.clone().requires_grad_(True)
+        y = layer(xs)
+        grads = torch.autograd.grad((y * g).sum(), [xs, *layer.parameters()])
+        return (y.detach(), *grads)
+
+    fast = run()
+    monkeypatch.setattr(sa, "uses_kernel", lambda *a, **k: False)
+    reference = run()
+    for a, b in zip(fast, reference):
+        assert_close(a, b)
+
+
+def test_decoding_sized_queries_take_sdpa(monkeypatch):
+    monkeypatch.setattr(sa, "KERNEL_MIN_ROWS", 256)
+    q, K, V, _ = inputs(2, 255, 7, 16)
+    assert not sa.uses_kernel(q, K, V)
+
+
+def test_failed_build_falls_back_and_leaves_nothing(tmp_path, monkeypatch, caplog):
+    monkeypatch.setattr(sa, "_lib", None)
+    monkeypatch.setattr(sa, "_cpu_has_avx2", lambda: True)
+    monkeypatch.setenv("MOSAIC_KERNEL_DIR", str(tmp_path / "kernels"))
+    monkeypatch.setenv("CC", shutil.which("false") or "/bin/false")
+    assert not sa.kernel_available()
+    assert "slot-attention kernel unavailable" in caplog.text
+    assert not list((tmp_path / "kernels").glob("*"))  # no partial library left behind
+    q, K, V, g = inputs(2, 10, 7, 16)
+    assert_close(sa.slot_attention(q, K, V), explicit(q, K, V))  # the SDPA path
+
+
+@needs_kernel
+def test_build_goes_to_the_cache_directory(tmp_path, monkeypatch):
+    monkeypatch.setattr(sa, "_lib", None)
+    monkeypatch.setenv("MOSAIC_KERNEL_DIR", str(tmp_path))
+    assert sa.kernel_available()
+    built = list(tmp_path.iterdir())
+    assert len(built) == 1 and built[0].name.startswith("slot_attention-") and built[0].suffix == ".so"
