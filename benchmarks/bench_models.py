@@ -40,7 +40,7 @@ from benchmarks.measure import (  # noqa: E402
     loglog_slope, matmul_fns, matmul_peak, pick_device, train_step_fn,
 )
 from benchmarks.memory import peak_step_memory  # noqa: E402
-from mosaic.slot_attention import kernel_available  # noqa: E402
+from mosaic import cpu_kernels  # noqa: E402
 from benchmarks.scaling import MIB, plot_scaling, run_scaling  # noqa: E402
 from mosaic import available_models  # noqa: E402
 from mosaic.config import run_cli  # noqa: E402
@@ -286,9 +286,9 @@ def main(argv: list[str] | None = None) -> int:
     precision = args.precision or preset["precision"]
     names = args.models or available_models()
     sections = args.only or SECTIONS
-    slots = "fused CPU kernel" if device.type == "cpu" and kernel_available() else "PyTorch SDPA"
+    kernels = "mosaic/csrc" if device.type == "cpu" and cpu_kernels.available() else "none (PyTorch paths)"
     print(f"preset {args.preset}: {preset['model']} {where}, precision {precision}, "
-          f"{time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}; persistent-memory slot attention: {slots}")
+          f"{time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}; CPU kernels: {kernels}")
     results: dict = {}
     if "throughput" in sections:
         results["throughput"], matmul_best = throughput(preset, names, device, precision)

@@ -42,7 +42,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from .fused_features import NORM_EPS, lookahead_normalize, scaled_normalize
+from .fused_features import NORM_EPS, leaky_normalize, lookahead_normalize, scaled_normalize, uses_key_kernel
 from .leaky_average import leaky_average
 
 SCALAR_LR = 10.0  # per-unit scalars are stored / 10 and used * 10 (official parametrisation)
@@ -137,7 +137,12 @@ class KeyExtractor(nn.Module):
         return _normalize_and_scale(kbar, self.normalize, self.alpha(), heads_major)
 
     def forward(self, x: torch.Tensor, heads_major: bool = False) -> torch.Tensor:
-        return self.finish(self.leaky(self.W_phi(x)), heads_major)  # (B, H, T, d)
+        u = self.W_phi(x)  # (B, T, C)
+        if self.leak is not None and self.normalize and uses_key_kernel(u, self.n_head):
+            # leaky average and normalisation in one CPU kernel pass (mosaic/csrc/key_features.c)
+            alpha = _ones_if_none(self.alpha(), self.n_head, u)
+            return leaky_normalize(u, self.lam(), alpha, self.n_head, heads_major)
+        return self.finish(self.leaky(u), heads_major)  # (B, H, T, d)
 
     def step(self, u: torch.Tensor, state: torch.Tensor | None) -> tuple[torch.Tensor, torch.Tensor]:
         """One position of incremental decoding: ``u = W_φ x_T`` (B, 1, C) and ``state = k̄_{T-1}``

@@ -7,109 +7,34 @@ returned with the units concatenated, (M, H·d), the input of the persistent mem
 
 Two paths with the same values (``tests/test_slot_attention.py``):
 
-* a fused CPU kernel (``mosaic/csrc/slot_attention.c``, AVX2 + FMA, fp32), compiled with the
-  system C compiler on first use into a cache directory and loaded with ctypes. At the
+* a fused CPU kernel (``mosaic/csrc/slot_attention.c``, AVX2 + FMA, fp32). At the
   parameter-matched sizes (N = 3.5·C slots, d = 32) PyTorch's CPU flash-attention kernel runs
   these products at about half the machine's matmul rate; scoring a block of queries against the
   whole table while it sits in cache is exact in one pass and faster (docs/performance.md,
   "The slot kernel").
 * PyTorch's ``scaled_dot_product_attention`` everywhere else: CUDA, float64 or bf16, dropout on
   the weights, d not a multiple of 16, fewer than ``KERNEL_MIN_ROWS`` queries (decoding), a
-  CPU without AVX2/FMA, no compiler, or ``MOSAIC_SLOT_KERNEL=0``.
+  CPU without AVX2/FMA, no compiler, or ``MOSAIC_CPU_KERNELS=0``.
 
-The compiled library goes to ``$MOSAIC_KERNEL_DIR`` (default ``~/.cache/mosaic/kernels``), named
-by a hash of the source and flags, written to a temporary file and renamed into place, so
-parallel jobs that build it at once do not see a partial file.
+The kernel is built and loaded by ``mosaic.cpu_kernels``.
 """
 from __future__ import annotations
-
-import ctypes
-import hashlib
-import logging
-import os
-import platform
-import shutil
-import subprocess
-import tempfile
-from pathlib import Path
 
 import torch
 import torch.nn.functional as F
 
-log = logging.getLogger(__name__)
+from . import cpu_kernels
 
-SOURCE = Path(__file__).with_name("csrc") / "slot_attention.c"
-CFLAGS = ["-O3", "-mavx2", "-mfma", "-shared", "-fPIC"]
-LIBS = ["-lpthread", "-lm"]
 # Fewer query rows than this (incremental decoding: one row per sequence) go to SDPA: transposing
 # the table and starting threads would cost more than the kernel saves.
 KERNEL_MIN_ROWS = 256
-_lib: ctypes.CDLL | None | bool = None  # None: not tried yet; False: unavailable
-
-
-def kernel_dir() -> Path:
-    return Path(os.environ.get("MOSAIC_KERNEL_DIR") or Path.home() / ".cache" / "mosaic" / "kernels")
-
-
-def _cpu_has_avx2() -> bool:
-    if platform.machine().lower() not in ("x86_64", "amd64"):
-        return False
-    return torch.backends.cpu.get_cpu_capability() in ("AVX2", "AVX512")
-
-
-def _compile(target: Path) -> None:
-    compiler = os.environ.get("CC") or shutil.which("cc") or shutil.which("gcc")
-    if compiler is None:
-        raise RuntimeError("no C compiler (cc, gcc or $CC) found")
-    target.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(suffix=".so", dir=target.parent)
-    os.close(fd)
-    try:
-        subprocess.run([compiler, *CFLAGS, "-o", tmp, str(SOURCE), *LIBS],
-                       check=True, capture_output=True, text=True)
-        os.replace(tmp, target)
-    except subprocess.CalledProcessError as err:
-        raise RuntimeError(f"compiling {SOURCE.name} failed: {err.stderr.strip()[-500:]}") from None
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-
-
-def _load() -> ctypes.CDLL | None:
-    global _lib
-    if _lib is None:
-        _lib = False
-        if os.environ.get("MOSAIC_SLOT_KERNEL", "1") == "0" or not _cpu_has_avx2():
-            return None
-        digest = hashlib.sha256(SOURCE.read_bytes() + " ".join(CFLAGS + LIBS).encode()).hexdigest()[:16]
-        target = kernel_dir() / f"slot_attention-{digest}.so"
-        try:
-            if not target.exists():
-                _compile(target)
-            lib = ctypes.CDLL(str(target))
-        except (OSError, RuntimeError) as err:
-            log.warning("slot-attention kernel unavailable, using PyTorch SDPA: %s", err)
-            return None
-        ptr, i64, i32 = ctypes.c_void_p, ctypes.c_long, ctypes.c_int
-        lib.slot_forward.argtypes = [ptr, i64, i64, ptr, ptr, ptr, i64, i64, ptr] + [i32] * 6
-        lib.slot_forward.restype = None
-        lib.slot_backward.argtypes = ([ptr, i64, i64, ptr, i64, i64, ptr, i64, i64, ptr, ptr, ptr, ptr,
-                                       ptr, i64, i64, ptr, ptr] + [i32] * 6)
-        lib.slot_backward.restype = None
-        _lib = lib
-    return _lib or None
-
-
-def kernel_available() -> bool:
-    """Whether the fused CPU kernel is built and loaded (compiling it if needed)."""
-    return _load() is not None
 
 
 def uses_kernel(q: torch.Tensor, K: torch.Tensor, V: torch.Tensor, dropout_p: float = 0.0) -> bool:
     """Whether :func:`slot_attention` takes the fused kernel for these inputs."""
     return (dropout_p == 0.0 and q.device.type == "cpu" and q.dtype == K.dtype == V.dtype == torch.float32
             and q.size(-1) % 16 == 0 and q.stride(-1) == 1 and q.size(1) >= KERNEL_MIN_ROWS
-            and kernel_available())
+            and cpu_kernels.available())
 
 
 def _padded_transpose(x: torch.Tensor, n_pad: int) -> torch.Tensor:
@@ -132,7 +57,7 @@ class _SlotAttention(torch.autograd.Function):
         Kt = _padded_transpose(K, n_pad)  # held in a name: the kernel reads it through a pointer
         out = q.new_empty(M, H, d)  # units concatenated: (M, H·d) is a view
         lse = q.new_empty(H, M)
-        _lib.slot_forward(q.data_ptr(), q.stride(0), q.stride(1), Kt.data_ptr(), V.data_ptr(),
+        cpu_kernels.library().slot_forward(q.data_ptr(), q.stride(0), q.stride(1), Kt.data_ptr(), V.data_ptr(),
                           out.data_ptr(), d, H * d, lse.data_ptr(), H, M, N, n_pad, d, torch.get_num_threads())
         ctx.save_for_backward(q, K, V, out, lse)
         return out.view(M, H * d)
@@ -149,7 +74,7 @@ class _SlotAttention(torch.autograd.Function):
         grad_q = torch.empty_like(q)
         grad_K = q.new_zeros(threads, H, N, d)  # one accumulator per thread, summed below
         grad_V = q.new_zeros(threads, H, N, d)
-        _lib.slot_backward(q.data_ptr(), q.stride(0), q.stride(1), g.data_ptr(), d, H * d,
+        cpu_kernels.library().slot_backward(q.data_ptr(), q.stride(0), q.stride(1), g.data_ptr(), d, H * d,
                            out.data_ptr(), d, H * d, lse.data_ptr(), K.data_ptr(), Kt.data_ptr(), Vt.data_ptr(),
                            grad_q.data_ptr(), grad_q.stride(0), grad_q.stride(1), grad_K.data_ptr(),
                            grad_V.data_ptr(), H, M, N, n_pad, d, threads)

@@ -1,6 +1,7 @@
-"""The persistent memory's slot attention (mosaic/slot_attention.py): the fused CPU kernel against
-an explicit float64 softmax, forward and gradients (1e-5), on shapes that hit every tail of its
-tiling; the SDPA fallback; and the build (cached, atomic, failing cleanly)."""
+"""The C kernels (mosaic/csrc, mosaic/cpu_kernels.py) against plain float64 references, forward and
+gradients (1e-5), on shapes that hit every tail of their tiling: the persistent memory's slot
+attention (mosaic/slot_attention.py) and the keys' leaky average + normalisation
+(mosaic/fused_features.py); the PyTorch fallbacks; and the build (cached, atomic, failing cleanly)."""
 import os
 import platform
 import shutil
@@ -8,13 +9,17 @@ import shutil
 import pytest
 import torch
 
+import mosaic.cpu_kernels as ck
 import mosaic.slot_attention as sa
+from mosaic.features import KeyExtractor
+from mosaic.fused_features import leaky_normalize, uses_key_kernel
+from mosaic.leaky_average import leaky_average_reference
 from mosaic.persistent_memory import PersistentMemory
 
 KERNEL_HERE = (platform.machine().lower() in ("x86_64", "amd64")
                and torch.backends.cpu.get_cpu_capability() in ("AVX2", "AVX512")
                and (shutil.which("cc") or shutil.which("gcc")) is not None
-               and os.environ.get("MOSAIC_SLOT_KERNEL", "1") != "0")
+               and os.environ.get("MOSAIC_CPU_KERNELS", "1") != "0")
 needs_kernel = pytest.mark.skipif(not KERNEL_HERE, reason="needs x86-64 with AVX2 and a C compiler")
 
 
@@ -56,7 +61,7 @@ def assert_close(a, b, tol=1e-5):
 @needs_kernel
 def test_kernel_is_built_and_taken_here():
     """On a machine like CI's the fast path must be the one tested, not silently skipped."""
-    assert sa.kernel_available()
+    assert ck.available()
     q, K, V, _ = inputs(2, 8, 5, 32)
     assert sa.uses_kernel(q, K, V)
 
@@ -147,12 +152,12 @@ def test_decoding_sized_queries_take_sdpa(monkeypatch):
 
 
 def test_failed_build_falls_back_and_leaves_nothing(tmp_path, monkeypatch, caplog):
-    monkeypatch.setattr(sa, "_lib", None)
-    monkeypatch.setattr(sa, "_cpu_has_avx2", lambda: True)
+    monkeypatch.setattr(ck, "_lib", None)
+    monkeypatch.setattr(ck, "_cpu_has_avx2", lambda: True)
     monkeypatch.setenv("MOSAIC_KERNEL_DIR", str(tmp_path / "kernels"))
     monkeypatch.setenv("CC", shutil.which("false") or "/bin/false")
-    assert not sa.kernel_available()
-    assert "slot-attention kernel unavailable" in caplog.text
+    assert not ck.available()
+    assert "mosaic CPU kernels unavailable" in caplog.text
     assert not list((tmp_path / "kernels").glob("*"))  # no partial library left behind
     q, K, V, g = inputs(2, 10, 7, 16)
     assert_close(sa.slot_attention(q, K, V), explicit(q, K, V))  # the SDPA path
@@ -160,8 +165,67 @@ def test_failed_build_falls_back_and_leaves_nothing(tmp_path, monkeypatch, caplo
 
 @needs_kernel
 def test_build_goes_to_the_cache_directory(tmp_path, monkeypatch):
-    monkeypatch.setattr(sa, "_lib", None)
+    monkeypatch.setattr(ck, "_lib", None)
     monkeypatch.setenv("MOSAIC_KERNEL_DIR", str(tmp_path))
-    assert sa.kernel_available()
+    assert ck.available()
     built = list(tmp_path.iterdir())
-    assert len(built) == 1 and built[0].name.startswith("slot_attention-") and built[0].suffix == ".so"
+    assert len(built) == 1 and built[0].name.startswith("mosaic_kernels-") and built[0].suffix == ".so"
+
+
+# -- keys: leaky average + normalisation -----------------------------------------------------------
+def explicit_keys(u, lam, alpha, n_head):
+    """Eq. 7's keys with the plain loop over time, float64: α k̄ / (‖k̄‖ + ε), (B, H, T, d)."""
+    B, T, C = u.shape
+    kbar = leaky_average_reference(u.double().view(B, T, n_head, -1).transpose(1, 2), lam.double())
+    return alpha.double()[:, None, None] * kbar / (kbar.norm(dim=-1, keepdim=True) + 1e-10)
+
+
+@needs_kernel
+@pytest.mark.parametrize("B,T,C,H,heads_major", [
+    (2, 37, 64, 2, False),    # d = 32
+    (3, 50, 256, 8, True),    # the default size's units, stored heads-major
+    (1, 1, 16, 2, False),     # one position, d = 8
+    (2, 300, 128, 1, False),  # d = 128, one unit
+])
+def test_key_kernel_equals_loop_over_time(B, T, C, H, heads_major):
+    gen = torch.Generator().manual_seed(B * T + C)
+    u = torch.randn(B, T, C, generator=gen)
+    lam = torch.rand(H, generator=gen) * 0.9 + 0.05
+    alpha = torch.rand(H, generator=gen) * 3 + 0.5
+    g = torch.randn(B, H, T, C // H, generator=gen)
+    assert uses_key_kernel(u, H)
+
+    def run(fn):
+        ts = [t.clone().requires_grad_(True) for t in (u, lam, alpha)]
+        k = fn(*ts)
+        return (k.detach(), *torch.autograd.grad((k * g.to(k.dtype)).sum(), ts))
+
+    got = run(lambda *ts: leaky_normalize(*ts, H, heads_major))
+    if heads_major:
+        assert got[0].transpose(0, 1).is_contiguous()
+    for a, b in zip(got, run(lambda *ts: explicit_keys(*ts, H))):
+        assert_close(a, b)
+
+
+@needs_kernel
+def test_key_extractor_same_with_kernel_and_pytorch_path(monkeypatch):
+    torch.manual_seed(0)
+    ke = KeyExtractor(64, 2)
+    x = torch.randn(3, 20, 64)
+    g = torch.randn(3, 2, 20, 32)
+
+    def run():
+        xs = x.clone().requires_grad_(True)
+        k = ke(xs)
+        return (k.detach(), *torch.autograd.grad((k * g).sum(), [xs, *ke.parameters()]))
+
+    fast = run()
+    monkeypatch.setattr(ck, "_lib", False)  # every kernel off: the chunked scan + fused normalisation
+    assert not uses_key_kernel(x, 2)
+    for a, b in zip(fast, run()):
+        assert_close(a, b)
+
+
+def test_key_kernel_not_taken_off_its_shapes():
+    assert not uses_key_kernel(torch.randn(2, 4, 12), 2)  # d = 6
+    assert not uses_key_kernel(torch.randn(2, 4, 16, dtype=torch.float64), 2)
