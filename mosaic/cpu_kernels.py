@@ -36,6 +36,8 @@ SIGNATURES = {  # argument types of every exported function, in the order of its
     "slot_backward": [_P, _L, _L, _P, _L, _L, _P, _L, _L, _P, _P, _P, _P, _P, _L, _L, _P, _P] + [_I] * 6,
     "key_features_forward": [_P, _P, _P, _F, _P, _L, _L, _L, _P] + [_I] * 5,
     "key_features_backward": [_P, _P, _P, _F, _P, _P, _L, _L, _L, _P, _P, _P] + [_I] * 5,
+    "value_features_forward": [_P, _P, _P, _F, _P, _L, _L, _L, _P] + [_I] * 5,
+    "value_features_backward": [_P, _P, _P, _F, _P, _P, _L, _L, _L, _P, _P, _P] + [_I] * 5,
 }
 _lib: ctypes.CDLL | None | bool = None  # None: not tried yet; False: unavailable
 

@@ -42,7 +42,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from .fused_features import NORM_EPS, leaky_normalize, lookahead_normalize, scaled_normalize, uses_key_kernel
+from .fused_features import NORM_EPS, leaky_normalize, lookahead_normalize, scaled_normalize, uses_feature_kernel
 from .leaky_average import leaky_average
 
 SCALAR_LR = 10.0  # per-unit scalars are stored / 10 and used * 10 (official parametrisation)
@@ -138,7 +138,7 @@ class KeyExtractor(nn.Module):
 
     def forward(self, x: torch.Tensor, heads_major: bool = False) -> torch.Tensor:
         u = self.W_phi(x)  # (B, T, C)
-        if self.leak is not None and self.normalize and uses_key_kernel(u, self.n_head):
+        if self.leak is not None and self.normalize and uses_feature_kernel(u, self.n_head):
             # leaky average and normalisation in one CPU kernel pass (mosaic/csrc/key_features.c)
             alpha = _ones_if_none(self.alpha(), self.n_head, u)
             return leaky_normalize(u, self.lam(), alpha, self.n_head, heads_major)

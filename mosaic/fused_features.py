@@ -134,38 +134,41 @@ def lookahead_normalize(u: torch.Tensor, u_next: torch.Tensor | None, lam: torch
     """Values ``v_t = α_ψ · (u_t + λ_ψ u_{t+1}) / ‖·‖`` (eq. 7) for every position of the
     projection ``u = W_ψ x`` (B, T, C), with ``u_T = u_next`` (B, 1, C) when the input after the
     last position is known, else 0. ``lam``, ``alpha``: (H,). Returns (B, H, T, d), contiguous."""
+    if u_next is None and uses_feature_kernel(u, n_head):  # one CPU kernel pass (features.c)
+        return _FeatureKernel.apply(u, lam, alpha, n_head, False, "value")
     B, T, C = u.shape
     uh = u.reshape(B, T, n_head, C // n_head)
     nh = None if u_next is None else u_next.reshape(B, 1, n_head, C // n_head)
     return _LookaheadNormalize.apply(uh, nh, lam, alpha).transpose(1, 2)
 
 
-# -- keys in one pass: leaky average + normalisation (CPU kernel) --------------------------------
-def uses_key_kernel(u: torch.Tensor, n_head: int) -> bool:
-    """Whether :func:`leaky_normalize` takes the CPU kernel for ``u`` (B, T, C)."""
+# -- keys and values in one pass each (CPU kernels, mosaic/csrc/features.c) ------------------------
+def uses_feature_kernel(u: torch.Tensor, n_head: int) -> bool:
+    """Whether the feature extractors take the CPU kernels for ``u = W x`` (B, T, C)."""
     d = u.size(-1) // n_head
     return (u.device.type == "cpu" and u.dtype == torch.float32 and d % 8 == 0 and d <= 256
             and cpu_kernels.available())
 
 
-class _LeakyNormalize(torch.autograd.Function):
-    """``k_t = α_h k̄_t / (‖k̄_t‖ + ε)``, ``k̄_t = u_t + λ_h k̄_{t-1}``, in ``mosaic/csrc/key_features.c``:
-    one pass over time forward, one each way backward; only the (B, H, T) norms are kept."""
+class _FeatureKernel(torch.autograd.Function):
+    """``kind = "key"``: ``α_h k̄_t / (‖k̄_t‖ + ε)``, ``k̄_t = u_t + λ_h k̄_{t-1}`` (leaky average);
+    ``kind = "value"``: ``α_h v̄_t / (‖v̄_t‖ + ε)``, ``v̄_t = u_t + λ_h u_{t+1}`` (look-ahead, 0 after
+    the end). One pass over time forward, one each way backward; only the (B, H, T) norms kept."""
 
     @staticmethod
-    def forward(ctx, u, lam, alpha, n_head, heads_major):
+    def forward(ctx, u, lam, alpha, n_head, heads_major, kind):
         B, T, C = u.shape
         d = C // n_head
         u = u.contiguous()
         lam, alpha = lam.detach().float().contiguous(), alpha.detach().float().contiguous()
         out = _empty_heads_major((B, n_head, T, d), u) if heads_major else u.new_empty(B, n_head, T, d)
         norm = u.new_empty(B, n_head, T)
-        cpu_kernels.library().key_features_forward(
+        getattr(cpu_kernels.library(), f"{kind}_features_forward")(
             u.data_ptr(), lam.data_ptr(), alpha.data_ptr(), NORM_EPS, out.data_ptr(),
             out.stride(0), out.stride(1), out.stride(2), norm.data_ptr(), B, n_head, T, d,
             torch.get_num_threads())
         ctx.save_for_backward(u, lam, alpha, norm)
-        ctx.n_head = n_head
+        ctx.n_head, ctx.kind = n_head, kind
         return out
 
     @staticmethod
@@ -180,17 +183,17 @@ class _LeakyNormalize(torch.autograd.Function):
         grad_u = torch.empty_like(u)
         grad_lam = u.new_zeros(threads, H)  # one row per kernel thread
         grad_alpha = u.new_zeros(threads, H)
-        cpu_kernels.library().key_features_backward(
+        getattr(cpu_kernels.library(), f"{ctx.kind}_features_backward")(
             u.data_ptr(), lam.data_ptr(), alpha.data_ptr(), NORM_EPS, norm.data_ptr(), g.data_ptr(),
             g.stride(0), g.stride(1), g.stride(2), grad_u.data_ptr(), grad_lam.data_ptr(),
             grad_alpha.data_ptr(), B, H, T, C // H, threads)
-        return grad_u, grad_lam.sum(0), grad_alpha.sum(0), None, None
+        return grad_u, grad_lam.sum(0), grad_alpha.sum(0), None, None, None
 
 
 def leaky_normalize(u: torch.Tensor, lam: torch.Tensor, alpha: torch.Tensor, n_head: int,
                     heads_major: bool = False) -> torch.Tensor:
     """Keys of eq. 7, ``α_φ · k̄ / ‖k̄‖`` with ``k̄`` the leaky average of ``u = W_φ x`` (B, T, C),
     as (B, H, T, d) (stored heads-major if asked, see :func:`scaled_normalize`), in one CPU
-    kernel pass. ``lam``, ``alpha``: (H,). Callers check :func:`uses_key_kernel` first; the
+    kernel pass. ``lam``, ``alpha``: (H,). Callers check :func:`uses_feature_kernel` first; the
     plain path is ``leaky_average`` then :func:`scaled_normalize` (same values)."""
-    return _LeakyNormalize.apply(u, lam, alpha, n_head, heads_major)
+    return _FeatureKernel.apply(u, lam, alpha, n_head, heads_major, "key")

@@ -11,8 +11,8 @@ import torch
 
 import mosaic.cpu_kernels as ck
 import mosaic.slot_attention as sa
-from mosaic.features import KeyExtractor
-from mosaic.fused_features import leaky_normalize, uses_key_kernel
+from mosaic.features import KeyExtractor, ValueExtractor
+from mosaic.fused_features import leaky_normalize, lookahead_normalize, uses_feature_kernel
 from mosaic.leaky_average import leaky_average_reference
 from mosaic.persistent_memory import PersistentMemory
 
@@ -172,7 +172,7 @@ def test_build_goes_to_the_cache_directory(tmp_path, monkeypatch):
     assert len(built) == 1 and built[0].name.startswith("mosaic_kernels-") and built[0].suffix == ".so"
 
 
-# -- keys: leaky average + normalisation -----------------------------------------------------------
+# -- keys (leaky average) and values (look-ahead mix), each with its normalisation -------------------
 def explicit_keys(u, lam, alpha, n_head):
     """Eq. 7's keys with the plain loop over time, float64: α k̄ / (‖k̄‖ + ε), (B, H, T, d)."""
     B, T, C = u.shape
@@ -193,7 +193,7 @@ def test_key_kernel_equals_loop_over_time(B, T, C, H, heads_major):
     lam = torch.rand(H, generator=gen) * 0.9 + 0.05
     alpha = torch.rand(H, generator=gen) * 3 + 0.5
     g = torch.randn(B, H, T, C // H, generator=gen)
-    assert uses_key_kernel(u, H)
+    assert uses_feature_kernel(u, H)
 
     def run(fn):
         ts = [t.clone().requires_grad_(True) for t in (u, lam, alpha)]
@@ -207,25 +207,55 @@ def test_key_kernel_equals_loop_over_time(B, T, C, H, heads_major):
         assert_close(a, b)
 
 
+def explicit_values(u, lam, alpha, n_head):
+    """Eq. 7's values in float64: α (u_t + λ u_{t+1}) / (‖·‖ + ε), look-ahead 0 at the end."""
+    B, T, C = u.shape
+    uh = u.double().view(B, T, n_head, -1).transpose(1, 2)  # (B, H, T, d)
+    ahead = torch.cat([uh[:, :, 1:], torch.zeros_like(uh[:, :, :1])], dim=2)
+    vbar = uh + lam.double()[:, None, None] * ahead
+    return alpha.double()[:, None, None] * vbar / (vbar.norm(dim=-1, keepdim=True) + 1e-10)
+
+
 @needs_kernel
-def test_key_extractor_same_with_kernel_and_pytorch_path(monkeypatch):
+@pytest.mark.parametrize("B,T,C,H", [(2, 37, 64, 2), (3, 50, 256, 8), (1, 1, 16, 2), (2, 300, 128, 1)])
+def test_value_kernel_equals_plain_ops(B, T, C, H):
+    gen = torch.Generator().manual_seed(B * T + C + 1)
+    u = torch.randn(B, T, C, generator=gen)
+    lam = torch.rand(H, generator=gen) * 3 + 0.3
+    alpha = torch.rand(H, generator=gen) * 3 + 0.5
+    g = torch.randn(B, H, T, C // H, generator=gen)
+
+    def run(fn):
+        ts = [t.clone().requires_grad_(True) for t in (u, lam, alpha)]
+        v = fn(*ts)
+        return (v.detach(), *torch.autograd.grad((v * g.to(v.dtype)).sum(), ts))
+
+    got = run(lambda u, lam, alpha: lookahead_normalize(u, None, lam, alpha, H))
+    assert got[0].is_contiguous()
+    for a, b in zip(got, run(lambda *ts: explicit_values(*ts, H))):
+        assert_close(a, b)
+
+
+@needs_kernel
+@pytest.mark.parametrize("extractor", [KeyExtractor, ValueExtractor])
+def test_extractors_same_with_kernel_and_pytorch_path(extractor, monkeypatch):
     torch.manual_seed(0)
-    ke = KeyExtractor(64, 2)
+    ex = extractor(64, 2)
     x = torch.randn(3, 20, 64)
     g = torch.randn(3, 2, 20, 32)
 
     def run():
         xs = x.clone().requires_grad_(True)
-        k = ke(xs)
-        return (k.detach(), *torch.autograd.grad((k * g).sum(), [xs, *ke.parameters()]))
+        k = ex(xs)
+        return (k.detach(), *torch.autograd.grad((k * g).sum(), [xs, *ex.parameters()]))
 
     fast = run()
-    monkeypatch.setattr(ck, "_lib", False)  # every kernel off: the chunked scan + fused normalisation
-    assert not uses_key_kernel(x, 2)
+    monkeypatch.setattr(ck, "_lib", False)  # kernels off: chunked scan, fused Python normalisations
+    assert not uses_feature_kernel(x, 2)
     for a, b in zip(fast, run()):
         assert_close(a, b)
 
 
 def test_key_kernel_not_taken_off_its_shapes():
-    assert not uses_key_kernel(torch.randn(2, 4, 12), 2)  # d = 6
-    assert not uses_key_kernel(torch.randn(2, 4, 16, dtype=torch.float64), 2)
+    assert not uses_feature_kernel(torch.randn(2, 4, 12), 2)  # d = 6
+    assert not uses_feature_kernel(torch.randn(2, 4, 16, dtype=torch.float64), 2)

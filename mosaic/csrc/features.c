@@ -1,0 +1,240 @@
+/* The feature extractors' elementwise chains (paper eq. 7), fused, fp32, AVX2 + FMA.
+
+   Keys:
+
+       kbar_t = u_t + lam_h kbar_{t-1}          (leaky average, kbar_{-1} = 0)
+       k_t    = alpha_h kbar_t / (|kbar_t| + eps)
+
+   for u = W_phi x (B, T, H*d) and every (sequence b, unit h), in one pass over time with the
+   d channels in registers. PyTorch runs the same chain as a chunked scan (several matmuls and
+   passes, mosaic/leaky_average.py) and a normalisation (mosaic/fused_features.py); here it is one
+   read of u and one write of k, and the backward one more pass each way:
+
+       forward scan again to rebuild kbar (not stored: only the norms are kept),
+       g_kbar_t = alpha/(n+eps) (g_t - kbar_t (g_t . kbar_t) / (n (n+eps)))   (n = |kbar_t|)
+       a_t      = g_kbar_t + lam_h a_{t+1}      (the leaky average run backwards)
+       du_t = a_t,   dlam_h += a_t . kbar_{t-1},   dalpha_h += (g_t . kbar_t) / (n+eps)
+
+   Values (the look-ahead of position T-1 is 0):
+
+       vbar_t = u_t + lam_h u_{t+1},   v_t = alpha_h vbar_t / (|vbar_t| + eps)
+       backward: g_vbar_t as for the keys;  du_t = g_vbar_t + lam_h g_vbar_{t-1};
+                 dlam_h += g_vbar_t . u_{t+1};  dalpha_h += (g_t . vbar_t) / (n+eps)
+
+   Layouts: u and du (B, T, H*d) contiguous; k, v and g addressed by (b, h, t) strides with the
+   d channels contiguous; norms (B, H, T). d a multiple of 8, at most 256. dlam and dalpha are
+   (nthreads, H), one row per thread, summed by the caller. Work items (b, h) are shared among
+   `nthreads` POSIX threads. Built with slot_attention.c by mosaic/cpu_kernels.py. */
+#include <immintrin.h>
+#include <math.h>
+#include <pthread.h>
+#include <stdlib.h>
+
+#define MAXV 32 /* d / 8 at most */
+
+typedef struct {
+  const float *u, *g, *lam, *alpha, *norm_in;
+  float *out, *norm, *du, *dlam, *dalpha;
+  long k_bs, k_hs, k_ts, g_bs, g_hs, g_ts;
+  int B, H, T, d, nthreads, next, tid;
+  float eps;
+  pthread_mutex_t lock;
+} kf_job;
+
+static inline float kf_hsum(__m256 v) {
+  __m128 a = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
+  a = _mm_add_ps(a, _mm_movehl_ps(a, a));
+  return _mm_cvtss_f32(_mm_add_ss(a, _mm_movehdup_ps(a)));
+}
+
+static int kf_take(kf_job* j) {
+  pthread_mutex_lock(&j->lock); int i = j->next++; pthread_mutex_unlock(&j->lock);
+  return i < j->B * j->H ? i : -1;
+}
+
+/* gx = d/dx of alpha x / (n + eps) against g, for one row x of nv vectors (n = |x|); returns the
+   row's contribution to dalpha, (g . x) / (n + eps) */
+static inline float normalize_backward(const float* g, const float* x, float n, float alpha, float eps,
+                                       int nv, __m256* gx) {
+  __m256 s8 = _mm256_setzero_ps();
+  for (int v = 0; v < nv; v++) s8 = _mm256_fmadd_ps(_mm256_loadu_ps(g + 8 * v), _mm256_loadu_ps(x + 8 * v), s8);
+  float s = kf_hsum(s8), inv = 1.0f / (n + eps);
+  /* x = 0 gives s = 0: the floor keeps 0/0 out of the coefficient */
+  __m256 f = _mm256_set1_ps(alpha * inv), c = _mm256_set1_ps(alpha * inv * inv * s / fmaxf(n, 1e-37f));
+  for (int v = 0; v < nv; v++)
+    gx[v] = _mm256_fnmadd_ps(_mm256_loadu_ps(x + 8 * v), c, _mm256_mul_ps(_mm256_loadu_ps(g + 8 * v), f));
+  return s * inv;
+}
+
+/* out = alpha x / (|x| + eps) for one row of nv vectors held in x; returns |x| */
+static inline float normalize_row(const __m256* x, float alpha, float eps, int nv, float* out) {
+  __m256 sq = _mm256_setzero_ps();
+  for (int v = 0; v < nv; v++) sq = _mm256_fmadd_ps(x[v], x[v], sq);
+  float n = sqrtf(kf_hsum(sq));
+  __m256 f = _mm256_set1_ps(alpha / (n + eps));
+  for (int v = 0; v < nv; v++) _mm256_storeu_ps(out + 8 * v, _mm256_mul_ps(x[v], f));
+  return n;
+}
+
+static void* kf_forward_worker(void* arg) {
+  kf_job* j = arg;
+  int H = j->H, T = j->T, nv = j->d / 8;
+  long C = (long)H * j->d;
+  for (int it; (it = kf_take(j)) >= 0;) {
+    int b = it / H, h = it % H;
+    const float* u = j->u + b * T * C + h * j->d;
+    float* out = j->out + b * j->k_bs + h * j->k_hs;
+    float* norm = j->norm + ((long)b * H + h) * T;
+    __m256 kb[MAXV], lam = _mm256_set1_ps(j->lam[h]);
+    for (int v = 0; v < nv; v++) kb[v] = _mm256_setzero_ps();
+    for (int t = 0; t < T; t++) {
+      for (int v = 0; v < nv; v++) kb[v] = _mm256_fmadd_ps(lam, kb[v], _mm256_loadu_ps(u + t * C + 8 * v));
+      norm[t] = normalize_row(kb, j->alpha[h], j->eps, nv, out + t * j->k_ts);
+    }
+  }
+  return NULL;
+}
+
+static void* kf_backward_worker(void* arg) {
+  kf_job* j = arg;
+  int H = j->H, T = j->T, d = j->d, nv = d / 8;
+  long C = (long)H * d;
+  pthread_mutex_lock(&j->lock); int tid = j->tid++; pthread_mutex_unlock(&j->lock);
+  float* kbar = aligned_alloc(32, sizeof(float) * (size_t)T * d + 32);
+  for (int it; (it = kf_take(j)) >= 0;) {
+    int b = it / H, h = it % H;
+    const float* u = j->u + b * T * C + h * d;
+    const float* g = j->g + b * j->g_bs + h * j->g_hs;
+    const float* norm = j->norm_in + ((long)b * H + h) * T;
+    float* du = j->du + b * T * C + h * d;
+    __m256 lam = _mm256_set1_ps(j->lam[h]), acc[MAXV], kb[MAXV];
+    for (int v = 0; v < nv; v++) kb[v] = _mm256_setzero_ps();
+    for (int t = 0; t < T; t++)
+      for (int v = 0; v < nv; v++) {
+        kb[v] = _mm256_fmadd_ps(lam, kb[v], _mm256_loadu_ps(u + t * C + 8 * v));
+        _mm256_store_ps(kbar + t * d + 8 * v, kb[v]);
+      }
+    for (int v = 0; v < nv; v++) acc[v] = _mm256_setzero_ps();
+    __m256 dlam = _mm256_setzero_ps();
+    float dalpha = 0.0f, alpha = j->alpha[h];
+    for (int t = T - 1; t >= 0; t--) {
+      const float* x = kbar + t * d;
+      __m256 gx[MAXV];
+      dalpha += normalize_backward(g + t * j->g_ts, x, norm[t], alpha, j->eps, nv, gx);
+      for (int v = 0; v < nv; v++) {
+        acc[v] = _mm256_fmadd_ps(lam, acc[v], gx[v]);
+        _mm256_storeu_ps(du + t * C + 8 * v, acc[v]);
+        if (t > 0) dlam = _mm256_fmadd_ps(acc[v], _mm256_load_ps(x - d + 8 * v), dlam);
+      }
+    }
+    j->dlam[tid * H + h] += kf_hsum(dlam);
+    j->dalpha[tid * H + h] += dalpha;
+  }
+  free(kbar);
+  return NULL;
+}
+
+static void* vf_forward_worker(void* arg) {
+  kf_job* j = arg;
+  int H = j->H, T = j->T, nv = j->d / 8;
+  long C = (long)H * j->d;
+  for (int it; (it = kf_take(j)) >= 0;) {
+    int b = it / H, h = it % H;
+    const float* u = j->u + b * T * C + h * j->d;
+    float* out = j->out + b * j->k_bs + h * j->k_hs;
+    float* norm = j->norm + ((long)b * H + h) * T;
+    __m256 vb[MAXV], lam = _mm256_set1_ps(j->lam[h]);
+    for (int t = 0; t < T; t++) {
+      for (int v = 0; v < nv; v++) {
+        __m256 x = _mm256_loadu_ps(u + t * C + 8 * v);
+        vb[v] = t + 1 < T ? _mm256_fmadd_ps(lam, _mm256_loadu_ps(u + (t + 1) * C + 8 * v), x) : x;
+      }
+      norm[t] = normalize_row(vb, j->alpha[h], j->eps, nv, out + t * j->k_ts);
+    }
+  }
+  return NULL;
+}
+
+static void* vf_backward_worker(void* arg) {
+  kf_job* j = arg;
+  int H = j->H, T = j->T, d = j->d, nv = d / 8;
+  long C = (long)H * d;
+  pthread_mutex_lock(&j->lock); int tid = j->tid++; pthread_mutex_unlock(&j->lock);
+  for (int it; (it = kf_take(j)) >= 0;) {
+    int b = it / H, h = it % H;
+    const float* u = j->u + b * T * C + h * d;
+    const float* g = j->g + b * j->g_bs + h * j->g_hs;
+    const float* norm = j->norm_in + ((long)b * H + h) * T;
+    float* du = j->du + b * T * C + h * d;
+    __m256 lam = _mm256_set1_ps(j->lam[h]), prev[MAXV], dlam = _mm256_setzero_ps();
+    float dalpha = 0.0f, alpha = j->alpha[h];
+    for (int v = 0; v < nv; v++) prev[v] = _mm256_setzero_ps();  /* g_vbar_{t-1} */
+    for (int t = 0; t < T; t++) {
+      float vbar[8 * MAXV] __attribute__((aligned(32)));
+      __m256 gx[MAXV];
+      for (int v = 0; v < nv; v++) {
+        __m256 x = _mm256_loadu_ps(u + t * C + 8 * v);
+        if (t + 1 < T) x = _mm256_fmadd_ps(lam, _mm256_loadu_ps(u + (t + 1) * C + 8 * v), x);
+        _mm256_store_ps(vbar + 8 * v, x);
+      }
+      dalpha += normalize_backward(g + t * j->g_ts, vbar, norm[t], alpha, j->eps, nv, gx);
+      for (int v = 0; v < nv; v++) {
+        _mm256_storeu_ps(du + t * C + 8 * v, _mm256_fmadd_ps(lam, prev[v], gx[v]));
+        if (t + 1 < T) dlam = _mm256_fmadd_ps(gx[v], _mm256_loadu_ps(u + (t + 1) * C + 8 * v), dlam);
+        prev[v] = gx[v];
+      }
+    }
+    j->dlam[tid * H + h] += kf_hsum(dlam);
+    j->dalpha[tid * H + h] += dalpha;
+  }
+  return NULL;
+}
+
+static void kf_run(kf_job* j, void* (*fn)(void*)) {
+  pthread_t th[64];
+  int n = j->nthreads > 64 ? 64 : j->nthreads;
+  pthread_mutex_init(&j->lock, NULL);
+  j->next = 0; j->tid = 0;
+  for (int i = 1; i < n; i++) pthread_create(&th[i], NULL, fn, j);
+  fn(j);
+  for (int i = 1; i < n; i++) pthread_join(th[i], NULL);
+  pthread_mutex_destroy(&j->lock);
+}
+
+void key_features_forward(const float* u, const float* lam, const float* alpha, float eps,
+                          float* out, long k_bs, long k_hs, long k_ts, float* norm,
+                          int B, int H, int T, int d, int nthreads) {
+  kf_job j = {0};
+  j.u = u; j.lam = lam; j.alpha = alpha; j.eps = eps; j.out = out; j.norm = norm;
+  j.k_bs = k_bs; j.k_hs = k_hs; j.k_ts = k_ts; j.B = B; j.H = H; j.T = T; j.d = d; j.nthreads = nthreads;
+  kf_run(&j, kf_forward_worker);
+}
+
+void key_features_backward(const float* u, const float* lam, const float* alpha, float eps,
+                           const float* norm, const float* g, long g_bs, long g_hs, long g_ts,
+                           float* du, float* dlam, float* dalpha, int B, int H, int T, int d, int nthreads) {
+  kf_job j = {0};
+  j.u = u; j.lam = lam; j.alpha = alpha; j.eps = eps; j.norm_in = norm; j.g = g;
+  j.g_bs = g_bs; j.g_hs = g_hs; j.g_ts = g_ts; j.du = du; j.dlam = dlam; j.dalpha = dalpha;
+  j.B = B; j.H = H; j.T = T; j.d = d; j.nthreads = nthreads;
+  kf_run(&j, kf_backward_worker);
+}
+
+void value_features_forward(const float* u, const float* lam, const float* alpha, float eps,
+                            float* out, long v_bs, long v_hs, long v_ts, float* norm,
+                            int B, int H, int T, int d, int nthreads) {
+  kf_job j = {0};
+  j.u = u; j.lam = lam; j.alpha = alpha; j.eps = eps; j.out = out; j.norm = norm;
+  j.k_bs = v_bs; j.k_hs = v_hs; j.k_ts = v_ts; j.B = B; j.H = H; j.T = T; j.d = d; j.nthreads = nthreads;
+  kf_run(&j, vf_forward_worker);
+}
+
+void value_features_backward(const float* u, const float* lam, const float* alpha, float eps,
+                             const float* norm, const float* g, long g_bs, long g_hs, long g_ts,
+                             float* du, float* dlam, float* dalpha, int B, int H, int T, int d, int nthreads) {
+  kf_job j = {0};
+  j.u = u; j.lam = lam; j.alpha = alpha; j.eps = eps; j.norm_in = norm; j.g = g;
+  j.g_bs = g_bs; j.g_hs = g_hs; j.g_ts = g_ts; j.du = du; j.dlam = dlam; j.dalpha = dalpha;
+  j.B = B; j.H = H; j.T = T; j.d = d; j.nthreads = nthreads;
+  kf_run(&j, vf_backward_worker);
+}
