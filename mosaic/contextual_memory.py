@@ -22,6 +22,7 @@ from __future__ import annotations
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
+from torch.autograd.function import once_differentiable
 
 from .features import KeyExtractor, LinearFactory, ValueExtractor, merge_heads
 
@@ -37,8 +38,12 @@ def kernel_smoothing_merged(
     reads keys 0..T, so queries ``k[1:]`` against keys ``k[:-1]`` with ``is_causal=True`` is
     exactly eq. 8. That lets the fused SDPA kernel skip the masked half of the score matrix and
     build no mask. Its output is copied once, straight into place behind the zero row of
-    position 0 (the empty memory)."""
+    position 0 (the empty memory). On CPU without dropout, :class:`_ShiftedSmoothingCPU` also
+    assembles the gradients of the overlapping slices itself."""
     B, H, T, d = v.shape
+    if T > 1 and dropout_p == 0.0 and k.device.type == "cpu" and torch.is_grad_enabled() \
+            and (k.requires_grad or v.requires_grad):
+        return _ShiftedSmoothingCPU.apply(k, v, scale)
     out = v.new_empty(B, T, H * d)
     out[:, 0].zero_()
     if T > 1:
@@ -47,6 +52,43 @@ def kernel_smoothing_merged(
         )  # (B, H, T-1, d)
         out[:, 1:].view(B, T - 1, H, d).copy_(y.transpose(1, 2))
     return out
+
+
+class _ShiftedSmoothingCPU(torch.autograd.Function):
+    """:func:`kernel_smoothing_merged` through PyTorch's CPU flash-attention kernel called directly.
+    Autograd would give each of the slices ``k[1:]``, ``k[:-1]``, ``v[:-1]`` a zero-filled
+    gradient of the full size and add the two of ``k``; here ``∂L/∂k`` is assembled in one pass
+    (``∂k_0`` from the keys, ``∂k_{T-1}`` from the queries, their sum in between) and ``∂L/∂v``
+    in one copy. Same kernel, same values (``tests/test_fused_features.py``)."""
+
+    @staticmethod
+    def forward(ctx, k, v, scale):
+        B, H, T, d = v.shape
+        q, kk, vv = k[:, :, 1:], k[:, :, :-1], v[:, :, :-1]
+        y, lse = torch.ops.aten._scaled_dot_product_flash_attention_for_cpu(q, kk, vv, 0.0, True, scale=scale)
+        out = v.new_empty(B, T, H * d)
+        out[:, 0].zero_()
+        out[:, 1:].view(B, T - 1, H, d).copy_(y.transpose(1, 2))
+        ctx.save_for_backward(k, v, y, lse)
+        ctx.scale = scale
+        return out
+
+    @staticmethod
+    @once_differentiable
+    def backward(ctx, g):
+        k, v, y, lse = ctx.saved_tensors
+        B, H, T, d = v.shape
+        grad_y = g[:, 1:].view(B, T - 1, H, d).transpose(1, 2)  # (B, H, T-1, d)
+        gq, gk, gv = torch.ops.aten._scaled_dot_product_flash_attention_for_cpu_backward(
+            grad_y, k[:, :, 1:], k[:, :, :-1], v[:, :, :-1], y, lse, 0.0, True, scale=ctx.scale)
+        grad_k = torch.empty_like(k)
+        grad_k[:, :, 0] = gk[:, :, 0]  # k_0 is only ever a key
+        torch.add(gq[:, :, :-1], gk[:, :, 1:], out=grad_k[:, :, 1:-1])
+        grad_k[:, :, -1] = gq[:, :, -1]  # k_{T-1} is only ever a query
+        grad_v = torch.empty_like(v)
+        grad_v[:, :, :-1] = gv
+        grad_v[:, :, -1].zero_()  # v_{T-1} is read by no query of the sequence
+        return grad_k, grad_v, None
 
 
 def kernel_smoothing(

@@ -103,6 +103,19 @@ def test_kernel_smoothing_merged_equals_explicit_softmax(T):
             torch.testing.assert_close(a, b, **TOL)
 
 
+@pytest.mark.parametrize("needs_grad", ["keys", "values"])
+def test_kernel_smoothing_gradient_of_one_input(needs_grad):
+    """The CPU path that assembles the slice gradients itself, with only one input in the graph."""
+    torch.manual_seed(6)
+    k = torch.randn(2, 3, 9, 4, dtype=torch.float64, requires_grad=needs_grad == "keys")
+    v = torch.randn(2, 3, 9, 4, dtype=torch.float64, requires_grad=needs_grad == "values")
+    upstream = torch.randn(2, 9, 12, dtype=torch.float64)
+    x = k if needs_grad == "keys" else v
+    (a,) = torch.autograd.grad((kernel_smoothing_merged(k, v) * upstream).sum(), x)
+    (b,) = torch.autograd.grad((explicit_kernel_smoothing(k, v) * upstream).sum(), x)
+    torch.testing.assert_close(a, b, **TOL)
+
+
 def test_memory_layers_equal_their_plain_op_versions():
     """Both layers of a mosaic block, fused, against the same layer computed with plain ops."""
     torch.manual_seed(5)
