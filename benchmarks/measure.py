@@ -18,6 +18,7 @@ from typing import Callable
 import numpy as np
 import torch
 
+import mosaic.fused_features as fused_module
 import mosaic.leaky_average as leaky_module
 from mosaic import build_model
 from mosaic.interface import LanguageModel
@@ -150,37 +151,53 @@ def block_part_fns(model_cfg: dict, arch_options: dict | None, batch: int, ctx: 
     }
 
 
-# -- the leaky average (mosaic/leaky_average.py) ------------------------------------------------------
+# -- the leaky average (mosaic/leaky_average.py, or fused in mosaic/csrc/features.c) -----------------
+# The block computes its leaky averages either with ``leaky_average`` (the PyTorch path) or, where
+# the CPU kernels run, inside ``leaky_normalize``: the leaky average and the keys' normalisation
+# in one pass. Both are recorded; the kernel's calls are timed whole, normalisation included (an
+# upper bound on the leaky average's own share).
+LEAKY_FUNCTIONS = {"leaky_average": (leaky_module, -2), "leaky_normalize": (fused_module, 1)}  # module, T dim
+
+
 @contextlib.contextmanager
 def recording_leaky_calls():
-    """Record the (input shape, λ) of every ``leaky_average`` call made inside the block, by
-    rebinding the function wherever a loaded ``mosaic`` module imported it by name."""
-    original = leaky_module.leaky_average
-    calls: list[tuple[torch.Size, torch.Tensor]] = []
+    """Record every leaky-average call made inside the block as ``(function name, input shape,
+    the other arguments)``, by rebinding the functions wherever a loaded ``mosaic`` module
+    imported them by name."""
+    calls: list[tuple[str, torch.Size, tuple]] = []
+    patched = []
+    for fname, (home, _) in LEAKY_FUNCTIONS.items():
+        original = getattr(home, fname)
 
-    def recorder(x, lam, *args, **kwargs):
-        calls.append((x.shape, torch.as_tensor(lam).detach().clone()))
-        return original(x, lam, *args, **kwargs)
+        def recorder(x, *args, _original=original, _name=fname, **kwargs):
+            calls.append((_name, x.shape, tuple(a.detach().clone() if torch.is_tensor(a) else a for a in args)))
+            return _original(x, *args, **kwargs)
 
-    modules = [m for name, m in list(sys.modules.items())
-               if name.split(".")[0] == "mosaic" and getattr(m, "leaky_average", None) is original]
-    for m in modules:
-        m.leaky_average = recorder
+        for name, m in list(sys.modules.items()):
+            if name.split(".")[0] == "mosaic" and getattr(m, fname, None) is original:
+                setattr(m, fname, recorder)
+                patched.append((m, fname, original))
     try:
         yield calls
     finally:
-        for m in modules:
-            m.leaky_average = original
+        for m, fname, original in patched:
+            setattr(m, fname, original)
 
 
-def leaky_fwd_bwd_fn(shape, lam: torch.Tensor, device) -> Callable[[], None]:
-    """Forward + backward of one ``leaky_average`` call on random input of ``shape``, with
-    gradients for both the input and λ (as in training)."""
+def leaky_fwd_bwd_fn(call: tuple[str, torch.Size, tuple], device, T: int | None = None) -> Callable[[], None]:
+    """Forward + backward of one recorded call on random input of its shape (T replaced by ``T``
+    if given), with gradients for the input and every tensor argument (λ, α), as in training."""
+    fname, shape, args = call
+    home, t_dim = LEAKY_FUNCTIONS[fname]
+    shape = list(shape)
+    if T is not None:
+        shape[t_dim] = T
     x = torch.randn(shape, device=device, requires_grad=True)
-    lam = lam.to(device).clone().requires_grad_(True)
+    args = tuple(a.to(device).clone().requires_grad_(True) if torch.is_tensor(a) else a for a in args)
+    fn = getattr(home, fname)
 
     def run() -> None:
-        leaky_module.leaky_average(x, lam).sum().backward()
+        fn(x, *args).sum().backward()
 
     return run
 
@@ -194,19 +211,18 @@ def leaky_share(model_cfg: dict, arch_options: dict | None, batch: int, ctx: int
     with recording_leaky_calls() as calls:
         block(x)
     fns = {"block": lambda: block(x).sum().backward()}
-    for i, (shape, lam) in enumerate(calls):
-        fns[f"leaky{i}"] = leaky_fwd_bwd_fn(shape, lam, device)
+    for i, call in enumerate(calls):
+        fns[f"leaky{i}"] = leaky_fwd_bwd_fn(call, device)
     best = best_times(fns, rounds=rounds, warmup=1, device=device)
     leaky_s = sum(t for name, t in best.items() if name != "block")
-    return {"calls": len(calls), "shapes": [tuple(s) for s, _ in calls], "block_s": best["block"],
-            "leaky_s": leaky_s, "share": leaky_s / best["block"] if calls else float("nan"),
-            "lam": calls[0][1] if calls else None}
+    return {"calls": calls, "shapes": [tuple(c[1]) for c in calls], "block_s": best["block"],
+            "leaky_s": leaky_s, "share": leaky_s / best["block"] if calls else float("nan")}
 
 
-def leaky_scaling(shape, lam: torch.Tensor, contexts: list[int], rounds: int, device) -> dict[int, float]:
-    """Best forward + backward time (s) of one leaky average of ``shape`` with T replaced by
-    each of ``contexts`` (dim -2), all sizes interleaved."""
-    fns = {T: leaky_fwd_bwd_fn((*shape[:-2], T, shape[-1]), lam, device) for T in contexts}
+def leaky_scaling(call: tuple[str, torch.Size, tuple], contexts: list[int], rounds: int, device) -> dict[int, float]:
+    """Best forward + backward time (s) of one recorded leaky-average call with T replaced by
+    each of ``contexts``, all sizes interleaved."""
+    fns = {T: leaky_fwd_bwd_fn(call, device, T) for T in contexts}
     return best_times(fns, rounds=rounds, warmup=1, device=device)
 
 
