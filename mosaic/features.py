@@ -139,7 +139,7 @@ class KeyExtractor(nn.Module):
     def forward(self, x: torch.Tensor, heads_major: bool = False) -> torch.Tensor:
         u = self.W_phi(x)  # (B, T, C)
         if self.leak is not None and self.normalize and uses_feature_kernel(u, self.n_head):
-            # leaky average and normalisation in one CPU kernel pass (mosaic/csrc/key_features.c)
+            # leaky average and normalisation in one CPU kernel pass (mosaic/csrc/features.c)
             alpha = _ones_if_none(self.alpha(), self.n_head, u)
             return leaky_normalize(u, self.lam(), alpha, self.n_head, heads_major)
         return self.finish(self.leaky(u), heads_major)  # (B, H, T, d)

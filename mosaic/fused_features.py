@@ -163,8 +163,8 @@ class _FeatureKernel(torch.autograd.Function):
         lam, alpha = lam.detach().float().contiguous(), alpha.detach().float().contiguous()
         out = _empty_heads_major((B, n_head, T, d), u) if heads_major else u.new_empty(B, n_head, T, d)
         norm = u.new_empty(B, n_head, T)
-        getattr(cpu_kernels.library(), f"{kind}_features_forward")(
-            u.data_ptr(), lam.data_ptr(), alpha.data_ptr(), NORM_EPS, out.data_ptr(),
+        cpu_kernels.library().features_forward(
+            kind == "value", u.data_ptr(), lam.data_ptr(), alpha.data_ptr(), NORM_EPS, out.data_ptr(),
             out.stride(0), out.stride(1), out.stride(2), norm.data_ptr(), B, n_head, T, d,
             torch.get_num_threads())
         ctx.save_for_backward(u, lam, alpha, norm)
@@ -183,8 +183,8 @@ class _FeatureKernel(torch.autograd.Function):
         grad_u = torch.empty_like(u)
         grad_lam = u.new_zeros(threads, H)  # one row per kernel thread
         grad_alpha = u.new_zeros(threads, H)
-        getattr(cpu_kernels.library(), f"{ctx.kind}_features_backward")(
-            u.data_ptr(), lam.data_ptr(), alpha.data_ptr(), NORM_EPS, norm.data_ptr(), g.data_ptr(),
+        cpu_kernels.library().features_backward(
+            ctx.kind == "value", u.data_ptr(), lam.data_ptr(), alpha.data_ptr(), NORM_EPS, norm.data_ptr(), g.data_ptr(),
             g.stride(0), g.stride(1), g.stride(2), grad_u.data_ptr(), grad_lam.data_ptr(),
             grad_alpha.data_ptr(), B, H, T, C // H, threads)
         return grad_u, grad_lam.sum(0), grad_alpha.sum(0), None, None, None

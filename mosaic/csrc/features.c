@@ -36,7 +36,7 @@ typedef struct {
   const float *u, *g, *lam, *alpha, *norm_in;
   float *out, *norm, *du, *dlam, *dalpha;
   long k_bs, k_hs, k_ts, g_bs, g_hs, g_ts;
-  int B, H, T, d, nthreads, next, tid;
+  int B, H, T, d, nthreads, next, tid, values;
   float eps;
   pthread_mutex_t lock;
 } kf_job;
@@ -76,20 +76,34 @@ static inline float normalize_row(const __m256* x, float alpha, float eps, int n
   return n;
 }
 
-static void* kf_forward_worker(void* arg) {
+/* the rows of work item `it` = (sequence b, unit h) */
+typedef struct { int h; const float *u, *g, *norm_in; float *out, *norm, *du; } kf_item;
+
+static kf_item kf_rows(const kf_job* j, int it) {
+  int b = it / j->H, h = it % j->H;
+  long C = (long)j->H * j->d, seq = (long)b * j->T * C + h * j->d, row = ((long)b * j->H + h) * j->T;
+  kf_item r = {h, j->u + seq, NULL, NULL, NULL, NULL, NULL};
+  if (j->out) { r.out = j->out + b * j->k_bs + h * j->k_hs; r.norm = j->norm + row; }
+  if (j->g) { r.g = j->g + b * j->g_bs + h * j->g_hs; r.norm_in = j->norm_in + row; r.du = j->du + seq; }
+  return r;
+}
+
+/* keys (j->values = 0): kbar_t = u_t + lam kbar_{t-1}; values (1): vbar_t = u_t + lam u_{t+1} */
+static void* forward_worker(void* arg) {
   kf_job* j = arg;
-  int H = j->H, T = j->T, nv = j->d / 8;
-  long C = (long)H * j->d;
+  int T = j->T, nv = j->d / 8;
+  long C = (long)j->H * j->d;
   for (int it; (it = kf_take(j)) >= 0;) {
-    int b = it / H, h = it % H;
-    const float* u = j->u + b * T * C + h * j->d;
-    float* out = j->out + b * j->k_bs + h * j->k_hs;
-    float* norm = j->norm + ((long)b * H + h) * T;
-    __m256 kb[MAXV], lam = _mm256_set1_ps(j->lam[h]);
-    for (int v = 0; v < nv; v++) kb[v] = _mm256_setzero_ps();
+    kf_item r = kf_rows(j, it);
+    __m256 x[MAXV], lam = _mm256_set1_ps(j->lam[r.h]);
+    for (int v = 0; v < nv; v++) x[v] = _mm256_setzero_ps();
     for (int t = 0; t < T; t++) {
-      for (int v = 0; v < nv; v++) kb[v] = _mm256_fmadd_ps(lam, kb[v], _mm256_loadu_ps(u + t * C + 8 * v));
-      norm[t] = normalize_row(kb, j->alpha[h], j->eps, nv, out + t * j->k_ts);
+      for (int v = 0; v < nv; v++) {
+        __m256 ut = _mm256_loadu_ps(r.u + t * C + 8 * v);
+        if (!j->values) x[v] = _mm256_fmadd_ps(lam, x[v], ut);
+        else x[v] = t + 1 < T ? _mm256_fmadd_ps(lam, _mm256_loadu_ps(r.u + (t + 1) * C + 8 * v), ut) : ut;
+      }
+      r.norm[t] = normalize_row(x, j->alpha[r.h], j->eps, nv, r.out + t * j->k_ts);
     }
   }
   return NULL;
@@ -102,11 +116,10 @@ static void* kf_backward_worker(void* arg) {
   pthread_mutex_lock(&j->lock); int tid = j->tid++; pthread_mutex_unlock(&j->lock);
   float* kbar = aligned_alloc(32, sizeof(float) * (size_t)T * d + 32);
   for (int it; (it = kf_take(j)) >= 0;) {
-    int b = it / H, h = it % H;
-    const float* u = j->u + b * T * C + h * d;
-    const float* g = j->g + b * j->g_bs + h * j->g_hs;
-    const float* norm = j->norm_in + ((long)b * H + h) * T;
-    float* du = j->du + b * T * C + h * d;
+    kf_item r = kf_rows(j, it);
+    int h = r.h;
+    const float *u = r.u, *g = r.g, *norm = r.norm_in;
+    float* du = r.du;
     __m256 lam = _mm256_set1_ps(j->lam[h]), acc[MAXV], kb[MAXV];
     for (int v = 0; v < nv; v++) kb[v] = _mm256_setzero_ps();
     for (int t = 0; t < T; t++)
@@ -134,38 +147,16 @@ static void* kf_backward_worker(void* arg) {
   return NULL;
 }
 
-static void* vf_forward_worker(void* arg) {
-  kf_job* j = arg;
-  int H = j->H, T = j->T, nv = j->d / 8;
-  long C = (long)H * j->d;
-  for (int it; (it = kf_take(j)) >= 0;) {
-    int b = it / H, h = it % H;
-    const float* u = j->u + b * T * C + h * j->d;
-    float* out = j->out + b * j->k_bs + h * j->k_hs;
-    float* norm = j->norm + ((long)b * H + h) * T;
-    __m256 vb[MAXV], lam = _mm256_set1_ps(j->lam[h]);
-    for (int t = 0; t < T; t++) {
-      for (int v = 0; v < nv; v++) {
-        __m256 x = _mm256_loadu_ps(u + t * C + 8 * v);
-        vb[v] = t + 1 < T ? _mm256_fmadd_ps(lam, _mm256_loadu_ps(u + (t + 1) * C + 8 * v), x) : x;
-      }
-      norm[t] = normalize_row(vb, j->alpha[h], j->eps, nv, out + t * j->k_ts);
-    }
-  }
-  return NULL;
-}
-
 static void* vf_backward_worker(void* arg) {
   kf_job* j = arg;
   int H = j->H, T = j->T, d = j->d, nv = d / 8;
   long C = (long)H * d;
   pthread_mutex_lock(&j->lock); int tid = j->tid++; pthread_mutex_unlock(&j->lock);
   for (int it; (it = kf_take(j)) >= 0;) {
-    int b = it / H, h = it % H;
-    const float* u = j->u + b * T * C + h * d;
-    const float* g = j->g + b * j->g_bs + h * j->g_hs;
-    const float* norm = j->norm_in + ((long)b * H + h) * T;
-    float* du = j->du + b * T * C + h * d;
+    kf_item r = kf_rows(j, it);
+    int h = r.h;
+    const float *u = r.u, *g = r.g, *norm = r.norm_in;
+    float* du = r.du;
     __m256 lam = _mm256_set1_ps(j->lam[h]), prev[MAXV], dlam = _mm256_setzero_ps();
     float dalpha = 0.0f, alpha = j->alpha[h];
     for (int v = 0; v < nv; v++) prev[v] = _mm256_setzero_ps();  /* g_vbar_{t-1} */
@@ -201,40 +192,24 @@ static void kf_run(kf_job* j, void* (*fn)(void*)) {
   pthread_mutex_destroy(&j->lock);
 }
 
-void key_features_forward(const float* u, const float* lam, const float* alpha, float eps,
-                          float* out, long k_bs, long k_hs, long k_ts, float* norm,
-                          int B, int H, int T, int d, int nthreads) {
+/* values = 0: keys, 1: values. out (keys or values) is addressed by (b, h, t) strides */
+void features_forward(int values, const float* u, const float* lam, const float* alpha, float eps,
+                      float* out, long bs, long hs, long ts, float* norm,
+                      int B, int H, int T, int d, int nthreads) {
   kf_job j = {0};
   j.u = u; j.lam = lam; j.alpha = alpha; j.eps = eps; j.out = out; j.norm = norm;
-  j.k_bs = k_bs; j.k_hs = k_hs; j.k_ts = k_ts; j.B = B; j.H = H; j.T = T; j.d = d; j.nthreads = nthreads;
-  kf_run(&j, kf_forward_worker);
+  j.k_bs = bs; j.k_hs = hs; j.k_ts = ts; j.B = B; j.H = H; j.T = T; j.d = d; j.nthreads = nthreads;
+  j.values = values;
+  kf_run(&j, forward_worker);
 }
 
-void key_features_backward(const float* u, const float* lam, const float* alpha, float eps,
-                           const float* norm, const float* g, long g_bs, long g_hs, long g_ts,
-                           float* du, float* dlam, float* dalpha, int B, int H, int T, int d, int nthreads) {
+void features_backward(int values, const float* u, const float* lam, const float* alpha, float eps,
+                       const float* norm, const float* g, long g_bs, long g_hs, long g_ts,
+                       float* du, float* dlam, float* dalpha, int B, int H, int T, int d, int nthreads) {
   kf_job j = {0};
   j.u = u; j.lam = lam; j.alpha = alpha; j.eps = eps; j.norm_in = norm; j.g = g;
   j.g_bs = g_bs; j.g_hs = g_hs; j.g_ts = g_ts; j.du = du; j.dlam = dlam; j.dalpha = dalpha;
   j.B = B; j.H = H; j.T = T; j.d = d; j.nthreads = nthreads;
-  kf_run(&j, kf_backward_worker);
-}
-
-void value_features_forward(const float* u, const float* lam, const float* alpha, float eps,
-                            float* out, long v_bs, long v_hs, long v_ts, float* norm,
-                            int B, int H, int T, int d, int nthreads) {
-  kf_job j = {0};
-  j.u = u; j.lam = lam; j.alpha = alpha; j.eps = eps; j.out = out; j.norm = norm;
-  j.k_bs = v_bs; j.k_hs = v_hs; j.k_ts = v_ts; j.B = B; j.H = H; j.T = T; j.d = d; j.nthreads = nthreads;
-  kf_run(&j, vf_forward_worker);
-}
-
-void value_features_backward(const float* u, const float* lam, const float* alpha, float eps,
-                             const float* norm, const float* g, long g_bs, long g_hs, long g_ts,
-                             float* du, float* dlam, float* dalpha, int B, int H, int T, int d, int nthreads) {
-  kf_job j = {0};
-  j.u = u; j.lam = lam; j.alpha = alpha; j.eps = eps; j.norm_in = norm; j.g = g;
-  j.g_bs = g_bs; j.g_hs = g_hs; j.g_ts = g_ts; j.du = du; j.dlam = dlam; j.dalpha = dalpha;
-  j.B = B; j.H = H; j.T = T; j.d = d; j.nthreads = nthreads;
-  kf_run(&j, vf_backward_worker);
+  j.values = values;
+  kf_run(&j, values ? vf_backward_worker : kf_backward_worker);
 }
