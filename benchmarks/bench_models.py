@@ -40,9 +40,8 @@ from benchmarks.measure import (  # noqa: E402
     loglog_slope, matmul_fns, matmul_peak, pick_device, train_step_fn,
 )
 from benchmarks.memory import peak_step_memory  # noqa: E402
-from mosaic import cpu_kernels  # noqa: E402
 from benchmarks.scaling import MIB, plot_scaling, run_scaling  # noqa: E402
-from mosaic import available_models  # noqa: E402
+from mosaic import available_models, cpu_kernels  # noqa: E402
 from mosaic.config import run_cli  # noqa: E402
 
 PRESETS = Path(__file__).with_name("presets.yaml")
