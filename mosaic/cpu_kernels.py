@@ -1,7 +1,8 @@
-"""The package's C kernels for x86-64 CPUs (``mosaic/csrc/*.c``, AVX2 + FMA, fp32): built with the
-system C compiler on first use and loaded with ctypes. Who uses them: ``mosaic.slot_attention``
-(the persistent memory's attention over its slots) and ``mosaic.fused_features`` (the keys'
-leaky average and normalisation). Every caller keeps a PyTorch path with the same values, taken
+"""The package's C kernels for x86-64 CPUs (``mosaic/csrc/*.c`` and their ``common.h``, AVX2 + FMA,
+fp32): built with the system C compiler on first use and loaded with ctypes. Who uses them:
+``mosaic.slot_attention`` (the persistent memory's attention over its slots) and
+``mosaic.fused_features`` (the keys' leaky average and the values' look-ahead mix, each with its
+normalisation). Every caller keeps a PyTorch path with the same values, taken
 on CUDA, in float64, on other CPUs, without a compiler, or with ``MOSAIC_CPU_KERNELS=0``.
 
 The library goes to ``$MOSAIC_KERNEL_DIR`` (default ``~/.cache/mosaic/kernels``), named by a hash
@@ -27,6 +28,7 @@ import torch
 log = logging.getLogger(__name__)
 
 SOURCES = sorted((Path(__file__).with_name("csrc")).glob("*.c"))
+HEADERS = sorted((Path(__file__).with_name("csrc")).glob("*.h"))  # in the hash: they are compiled in
 CFLAGS = ["-O3", "-mavx2", "-mfma", "-shared", "-fPIC"]
 LIBS = ["-lpthread", "-lm"]
 
@@ -75,7 +77,7 @@ def library() -> ctypes.CDLL | None:
         _lib = False
         if os.environ.get("MOSAIC_CPU_KERNELS", "1") == "0" or not _cpu_has_avx2():
             return None
-        digest = hashlib.sha256(b"".join(s.read_bytes() for s in SOURCES)
+        digest = hashlib.sha256(b"".join(s.read_bytes() for s in SOURCES + HEADERS)
                                 + " ".join(CFLAGS + LIBS).encode()).hexdigest()[:16]
         target = kernel_dir() / f"mosaic_kernels-{digest}.so"
         try:

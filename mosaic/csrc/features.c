@@ -25,10 +25,10 @@
    d channels contiguous; norms (B, H, T). d a multiple of 8, at most 256. dlam and dalpha are
    (nthreads, H), one row per thread, summed by the caller. Work items (b, h) are shared among
    `nthreads` POSIX threads. Built with slot_attention.c by mosaic/cpu_kernels.py. */
-#include <immintrin.h>
 #include <math.h>
-#include <pthread.h>
 #include <stdlib.h>
+
+#include "common.h"
 
 #define MAXV 32 /* d / 8 at most */
 
@@ -36,21 +36,10 @@ typedef struct {
   const float *u, *g, *lam, *alpha, *norm_in;
   float *out, *norm, *du, *dlam, *dalpha;
   long k_bs, k_hs, k_ts, g_bs, g_hs, g_ts;
-  int B, H, T, d, nthreads, next, tid, values;
+  int B, H, T, d, nthreads, values;
   float eps;
-  pthread_mutex_t lock;
+  work_queue queue;  /* items: (sequence b, unit h) */
 } kf_job;
-
-static inline float kf_hsum(__m256 v) {
-  __m128 a = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
-  a = _mm_add_ps(a, _mm_movehl_ps(a, a));
-  return _mm_cvtss_f32(_mm_add_ss(a, _mm_movehdup_ps(a)));
-}
-
-static int kf_take(kf_job* j) {
-  pthread_mutex_lock(&j->lock); int i = j->next++; pthread_mutex_unlock(&j->lock);
-  return i < j->B * j->H ? i : -1;
-}
 
 /* gx = d/dx of alpha x / (n + eps) against g, for one row x of nv vectors (n = |x|); returns the
    row's contribution to dalpha, (g . x) / (n + eps) */
@@ -58,7 +47,7 @@ static inline float normalize_backward(const float* g, const float* x, float n, 
                                        int nv, __m256* gx) {
   __m256 s8 = _mm256_setzero_ps();
   for (int v = 0; v < nv; v++) s8 = _mm256_fmadd_ps(_mm256_loadu_ps(g + 8 * v), _mm256_loadu_ps(x + 8 * v), s8);
-  float s = kf_hsum(s8), inv = 1.0f / (n + eps);
+  float s = hsum(s8), inv = 1.0f / (n + eps);
   /* x = 0 gives s = 0: the floor keeps 0/0 out of the coefficient */
   __m256 f = _mm256_set1_ps(alpha * inv), c = _mm256_set1_ps(alpha * inv * inv * s / fmaxf(n, 1e-37f));
   for (int v = 0; v < nv; v++)
@@ -70,7 +59,7 @@ static inline float normalize_backward(const float* g, const float* x, float n, 
 static inline float normalize_row(const __m256* x, float alpha, float eps, int nv, float* out) {
   __m256 sq = _mm256_setzero_ps();
   for (int v = 0; v < nv; v++) sq = _mm256_fmadd_ps(x[v], x[v], sq);
-  float n = sqrtf(kf_hsum(sq));
+  float n = sqrtf(hsum(sq));
   __m256 f = _mm256_set1_ps(alpha / (n + eps));
   for (int v = 0; v < nv; v++) _mm256_storeu_ps(out + 8 * v, _mm256_mul_ps(x[v], f));
   return n;
@@ -93,7 +82,7 @@ static void* forward_worker(void* arg) {
   kf_job* j = arg;
   int T = j->T, nv = j->d / 8;
   long C = (long)j->H * j->d;
-  for (int it; (it = kf_take(j)) >= 0;) {
+  for (int it; (it = queue_take(&j->queue)) >= 0;) {
     kf_item r = kf_rows(j, it);
     __m256 x[MAXV], lam = _mm256_set1_ps(j->lam[r.h]);
     for (int v = 0; v < nv; v++) x[v] = _mm256_setzero_ps();
@@ -113,9 +102,9 @@ static void* kf_backward_worker(void* arg) {
   kf_job* j = arg;
   int H = j->H, T = j->T, d = j->d, nv = d / 8;
   long C = (long)H * d;
-  pthread_mutex_lock(&j->lock); int tid = j->tid++; pthread_mutex_unlock(&j->lock);
+  int tid = queue_thread_id(&j->queue);
   float* kbar = aligned_alloc(32, sizeof(float) * (size_t)T * d + 32);
-  for (int it; (it = kf_take(j)) >= 0;) {
+  for (int it; (it = queue_take(&j->queue)) >= 0;) {
     kf_item r = kf_rows(j, it);
     int h = r.h;
     const float *u = r.u, *g = r.g, *norm = r.norm_in;
@@ -140,7 +129,7 @@ static void* kf_backward_worker(void* arg) {
         if (t > 0) dlam = _mm256_fmadd_ps(acc[v], _mm256_load_ps(x - d + 8 * v), dlam);
       }
     }
-    j->dlam[tid * H + h] += kf_hsum(dlam);
+    j->dlam[tid * H + h] += hsum(dlam);
     j->dalpha[tid * H + h] += dalpha;
   }
   free(kbar);
@@ -151,8 +140,8 @@ static void* vf_backward_worker(void* arg) {
   kf_job* j = arg;
   int H = j->H, T = j->T, d = j->d, nv = d / 8;
   long C = (long)H * d;
-  pthread_mutex_lock(&j->lock); int tid = j->tid++; pthread_mutex_unlock(&j->lock);
-  for (int it; (it = kf_take(j)) >= 0;) {
+  int tid = queue_thread_id(&j->queue);
+  for (int it; (it = queue_take(&j->queue)) >= 0;) {
     kf_item r = kf_rows(j, it);
     int h = r.h;
     const float *u = r.u, *g = r.g, *norm = r.norm_in;
@@ -175,21 +164,10 @@ static void* vf_backward_worker(void* arg) {
         prev[v] = gx[v];
       }
     }
-    j->dlam[tid * H + h] += kf_hsum(dlam);
+    j->dlam[tid * H + h] += hsum(dlam);
     j->dalpha[tid * H + h] += dalpha;
   }
   return NULL;
-}
-
-static void kf_run(kf_job* j, void* (*fn)(void*)) {
-  pthread_t th[64];
-  int n = j->nthreads > 64 ? 64 : j->nthreads;
-  pthread_mutex_init(&j->lock, NULL);
-  j->next = 0; j->tid = 0;
-  for (int i = 1; i < n; i++) pthread_create(&th[i], NULL, fn, j);
-  fn(j);
-  for (int i = 1; i < n; i++) pthread_join(th[i], NULL);
-  pthread_mutex_destroy(&j->lock);
 }
 
 /* values = 0: keys, 1: values. out (keys or values) is addressed by (b, h, t) strides */
@@ -200,7 +178,7 @@ void features_forward(int values, const float* u, const float* lam, const float*
   j.u = u; j.lam = lam; j.alpha = alpha; j.eps = eps; j.out = out; j.norm = norm;
   j.k_bs = bs; j.k_hs = hs; j.k_ts = ts; j.B = B; j.H = H; j.T = T; j.d = d; j.nthreads = nthreads;
   j.values = values;
-  kf_run(&j, forward_worker);
+  run_threads(&j.queue, B * H, nthreads, forward_worker, &j);
 }
 
 void features_backward(int values, const float* u, const float* lam, const float* alpha, float eps,
@@ -211,5 +189,5 @@ void features_backward(int values, const float* u, const float* lam, const float
   j.g_bs = g_bs; j.g_hs = g_hs; j.g_ts = g_ts; j.du = du; j.dlam = dlam; j.dalpha = dalpha;
   j.B = B; j.H = H; j.T = T; j.d = d; j.nthreads = nthreads;
   j.values = values;
-  kf_run(&j, values ? vf_backward_worker : kf_backward_worker);
+  run_threads(&j.queue, B * H, nthreads, values ? vf_backward_worker : kf_backward_worker, &j);
 }

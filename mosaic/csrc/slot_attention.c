@@ -18,11 +18,10 @@
    and a row stride; K, V (H, N, d) contiguous; Kt, Vt (H, d, Np) are K, V transposed and zero-padded
    to Np = N rounded up to 16. d must be a multiple of 16. Work items (unit, row block) are shared
    among `nthreads` POSIX threads. Built on first use by mosaic/cpu_kernels.py. */
-#include <immintrin.h>
 #include <math.h>
-#include <pthread.h>
 #include <stdlib.h>
-#include <string.h>
+
+#include "common.h"
 
 #define MR 6      /* rows of the score micro-tile */
 #ifndef RB
@@ -51,16 +50,6 @@ static inline __m256 exp_ps(__m256 x) {
 }
 
 
-static inline float hsum(__m256 v) {
-  __m128 a = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
-  a = _mm_add_ps(a, _mm_movehl_ps(a, a));
-  return _mm_cvtss_f32(_mm_add_ss(a, _mm_movehdup_ps(a)));
-}
-static inline float hmax(__m256 v) {
-  __m128 a = _mm_max_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
-  a = _mm_max_ps(a, _mm_movehl_ps(a, a));
-  return _mm_cvtss_f32(_mm_max_ss(a, _mm_movehdup_ps(a)));
-}
 /* row s[0..N) -> exp(s - max) in place (unnormalised); returns the max, *total = the sum */
 static float softmax_row(float* s, int N, float* total) {
   int n8 = N / 8 * 8, n;
@@ -201,22 +190,16 @@ static void mix_cols(const float* P, int ldp, int rows, int cols, const float* A
 typedef struct {
   const float *q, *g, *y, *lse_in, *Kt, *V, *K, *Vt;
   float *out, *lse, *dq, *dK, *dV;
-  long q_hs, q_rs, y_hs, y_rs, g_hs, g_rs, dq_hs, dq_rs;
-  int tid;  /* head and row strides of q, y/dq, g */
+  long q_hs, q_rs, y_hs, y_rs, g_hs, g_rs, dq_hs, dq_rs;  /* head and row strides of q, y, g, dq */
   int H, M, N, Np, d, items_per_head, nthreads;
-  int next; pthread_mutex_t lock;
+  work_queue queue;  /* items: (unit, block of RB rows) */
 } job_t;
-
-static int take(job_t* j) {
-  pthread_mutex_lock(&j->lock); int i = j->next++; pthread_mutex_unlock(&j->lock);
-  return i < j->H * j->items_per_head ? i : -1;
-}
 
 static void* fwd_worker(void* arg) {
   job_t* j = arg;
   int Np = j->Np, N = j->N, d = j->d;
   float* S = aligned_alloc(64, sizeof(float) * RB * Np);
-  for (int it; (it = take(j)) >= 0;) {
+  for (int it; (it = queue_take(&j->queue)) >= 0;) {
     int h = it / j->items_per_head, r0 = (it % j->items_per_head) * RB;
     int rows = j->M - r0 < RB ? j->M - r0 : RB;
     const float* q = j->q + h * j->q_hs + r0 * j->q_rs;
@@ -242,13 +225,13 @@ static void* fwd_worker(void* arg) {
 static void* bwd_worker(void* arg) {
   job_t* j = arg;
   int Np = j->Np, N = j->N, d = j->d;
-  pthread_mutex_lock(&j->lock); int tid = j->tid++; pthread_mutex_unlock(&j->lock);
+  int tid = queue_thread_id(&j->queue);
   float* S = aligned_alloc(64, sizeof(float) * RB * NC);   /* P of one chunk */
   float* dP = aligned_alloc(64, sizeof(float) * RB * NC);  /* dP, then dS, of one chunk */
   float* dK = j->dK + (long)tid * j->H * N * d;
   float* dV = j->dV + (long)tid * j->H * N * d;
   float D[RB];
-  for (int it; (it = take(j)) >= 0;) {
+  for (int it; (it = queue_take(&j->queue)) >= 0;) {
     int h = it / j->items_per_head, r0 = (it % j->items_per_head) * RB;
     int rows = j->M - r0 < RB ? j->M - r0 : RB;
     const float* q = j->q + h * j->q_hs + r0 * j->q_rs;
@@ -288,22 +271,13 @@ static void* bwd_worker(void* arg) {
   return NULL;
 }
 
-static void run(job_t* j, void* (*fn)(void*)) {
-  pthread_t th[64]; int n = j->nthreads > 64 ? 64 : j->nthreads;
-  pthread_mutex_init(&j->lock, NULL); j->next = 0; j->tid = 0;
-  for (int i = 1; i < n; i++) pthread_create(&th[i], NULL, fn, j);
-  fn(j);
-  for (int i = 1; i < n; i++) pthread_join(th[i], NULL);
-  pthread_mutex_destroy(&j->lock);
-}
-
 void slot_forward(const float* q, long q_hs, long q_rs, const float* Kt, const float* V,
                   float* out, long y_hs, long y_rs, float* lse, int H, int M, int N, int Np, int d, int nthreads) {
   job_t j = {0};
   j.q = q; j.q_hs = q_hs; j.q_rs = q_rs; j.Kt = Kt; j.V = V; j.out = out; j.y_hs = y_hs; j.y_rs = y_rs;
   j.lse = lse; j.H = H; j.M = M; j.N = N; j.Np = Np; j.d = d; j.nthreads = nthreads;
   j.items_per_head = (M + RB - 1) / RB;
-  run(&j, fwd_worker);
+  run_threads(&j.queue, H * j.items_per_head, nthreads, fwd_worker, &j);
 }
 
 /* dK, dV: (nthreads, H, N, d) zero-filled; the caller sums over the first axis */
@@ -318,5 +292,5 @@ void slot_backward(const float* q, long q_hs, long q_rs, const float* g, long g_
   j.dq = dq; j.dq_hs = dq_hs; j.dq_rs = dq_rs; j.dK = dK; j.dV = dV;
   j.H = H; j.M = M; j.N = N; j.Np = Np; j.d = d; j.nthreads = nthreads;
   j.items_per_head = (M + RB - 1) / RB;
-  run(&j, bwd_worker);
+  run_threads(&j.queue, H * j.items_per_head, nthreads, bwd_worker, &j);
 }
