@@ -59,18 +59,17 @@ class _SlotAttention(torch.autograd.Function):
         lse = q.new_empty(H, M)
         cpu_kernels.library().slot_forward(q.data_ptr(), q.stride(0), q.stride(1), Kt.data_ptr(), V.data_ptr(),
                           out.data_ptr(), d, H * d, lse.data_ptr(), H, M, N, n_pad, d, torch.get_num_threads())
-        ctx.save_for_backward(q, K, V, out, lse)
+        ctx.save_for_backward(q, K, Kt, V, out, lse)  # Kt is small (H, d, N): kept, not rebuilt
         return out.view(M, H * d)
 
     @staticmethod
     def backward(ctx, g):
-        q, K, V, out, lse = ctx.saved_tensors
+        q, K, Kt, V, out, lse = ctx.saved_tensors
         H, M, d = q.shape
-        N = K.size(1)
-        n_pad = -(-N // 16) * 16
+        N, n_pad = K.size(1), Kt.size(2)
         g = g.contiguous()
         threads = torch.get_num_threads()
-        Kt, Vt = _padded_transpose(K, n_pad), _padded_transpose(V, n_pad)
+        Vt = _padded_transpose(V, n_pad)
         grad_q = torch.empty_like(q)
         grad_K = q.new_zeros(threads, H, N, d)  # one accumulator per thread, summed below
         grad_V = q.new_zeros(threads, H, N, d)
