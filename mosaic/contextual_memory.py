@@ -44,13 +44,21 @@ def kernel_smoothing_merged(
     if T > 1 and dropout_p == 0.0 and k.device.type == "cpu" and torch.is_grad_enabled() \
             and (k.requires_grad or v.requires_grad):
         return _ShiftedSmoothingCPU.apply(k, v, scale)
-    out = v.new_empty(B, T, H * d)
+    if T == 1:
+        return v.new_zeros(B, T, H * d)
+    y = F.scaled_dot_product_attention(
+        k[:, :, 1:], k[:, :, :-1], v[:, :, :-1], is_causal=True, dropout_p=dropout_p, scale=scale
+    )  # (B, H, T-1, d)
+    return _behind_empty_row(y)
+
+
+def _behind_empty_row(y: torch.Tensor) -> torch.Tensor:
+    """The outputs ``y`` (B, H, T-1, d) of positions 1..T-1, units concatenated, behind the zero
+    row of position 0: (B, T, H·d), one copy."""
+    B, H, Tm1, d = y.shape
+    out = y.new_empty(B, Tm1 + 1, H * d)
     out[:, 0].zero_()
-    if T > 1:
-        y = F.scaled_dot_product_attention(
-            k[:, :, 1:], k[:, :, :-1], v[:, :, :-1], is_causal=True, dropout_p=dropout_p, scale=scale
-        )  # (B, H, T-1, d)
-        out[:, 1:].view(B, T - 1, H, d).copy_(y.transpose(1, 2))
+    out[:, 1:].view(B, Tm1, H, d).copy_(y.transpose(1, 2))
     return out
 
 
@@ -63,15 +71,11 @@ class _ShiftedSmoothingCPU(torch.autograd.Function):
 
     @staticmethod
     def forward(ctx, k, v, scale):
-        B, H, T, d = v.shape
         q, kk, vv = k[:, :, 1:], k[:, :, :-1], v[:, :, :-1]
         y, lse = torch.ops.aten._scaled_dot_product_flash_attention_for_cpu(q, kk, vv, 0.0, True, scale=scale)
-        out = v.new_empty(B, T, H * d)
-        out[:, 0].zero_()
-        out[:, 1:].view(B, T - 1, H, d).copy_(y.transpose(1, 2))
         ctx.save_for_backward(k, v, y, lse)
         ctx.scale = scale
-        return out
+        return _behind_empty_row(y)
 
     @staticmethod
     @once_differentiable
