@@ -5,6 +5,7 @@ attention (mosaic/slot_attention.py) and the keys' leaky average + normalisation
 import os
 import platform
 import shutil
+from pathlib import Path
 
 import pytest
 import torch
@@ -170,6 +171,39 @@ def test_build_goes_to_the_cache_directory(tmp_path, monkeypatch):
     assert ck.available()
     built = list(tmp_path.iterdir())
     assert len(built) == 1 and built[0].name.startswith("mosaic_kernels-") and built[0].suffix == ".so"
+
+
+
+@needs_kernel
+def test_kernels_join_pytorchs_openmp_runtime_where_it_has_one():
+    """PyTorch on GNU OpenMP: the library is the OpenMP build and binds to PyTorch's libgomp
+    (one in the process), so its threads are PyTorch's workers (csrc/common.h says why)."""
+    if not ck._torch_uses_libgomp():
+        pytest.skip("PyTorch here does not run on GNU OpenMP")
+    assert ck.available() and ck.parallelism().startswith("OpenMP")
+    maps = Path("/proc/self/maps").read_text().splitlines()
+    assert len({line.split()[-1] for line in maps if "libgomp" in line}) == 1
+
+
+@needs_kernel
+def test_failed_openmp_build_falls_back_to_posix_threads(tmp_path, monkeypatch):
+    monkeypatch.setattr(ck, "_lib", None)
+    monkeypatch.setattr(ck, "_parallelism", "none")
+    monkeypatch.setattr(ck, "_torch_uses_libgomp", lambda: True)
+    monkeypatch.setattr(ck, "OPENMP", "-fno-such-option-for-mosaic")  # the compiler rejects it
+    monkeypatch.setenv("MOSAIC_KERNEL_DIR", str(tmp_path))
+    assert ck.available() and ck.parallelism() == "POSIX threads"
+    assert len(list(tmp_path.glob("*.so"))) == 1 and not list(tmp_path.glob("tmp*"))
+    before = torch.get_num_threads()
+    try:
+        torch.set_num_threads(2)
+        q, K, V, g = inputs(3, 100, 37, 32)
+        got = value_and_grads(sa.slot_attention, q, K, V, g)
+        want = value_and_grads(explicit, q.double(), K.double(), V.double(), g.double())
+        for a, b in zip(got, want):
+            assert_close(a, b)
+    finally:
+        torch.set_num_threads(before)
 
 
 # -- keys (leaky average) and values (look-ahead mix), each with its normalisation -------------------

@@ -24,7 +24,7 @@
    Layouts: u and du (B, T, H*d) contiguous; k, v and g addressed by (b, h, t) strides with the
    d channels contiguous; norms (B, H, T). d a multiple of 8, at most 256. dlam and dalpha are
    (nthreads, H), one row per thread, summed by the caller. Work items (b, h) are shared among
-   `nthreads` POSIX threads. Built with slot_attention.c by mosaic/cpu_kernels.py. */
+   `nthreads` threads (csrc/common.h). Built with slot_attention.c by mosaic/cpu_kernels.py. */
 #include <math.h>
 #include <stdlib.h>
 

@@ -17,7 +17,7 @@
    Layouts (all float32, the last dimension contiguous): q, g, y, dq are addressed by a head stride
    and a row stride; K, V (H, N, d) contiguous; Kt, Vt (H, d, Np) are K, V transposed and zero-padded
    to Np = N rounded up to 16. d must be a multiple of 16. Work items (unit, row block) are shared
-   among `nthreads` POSIX threads. Built on first use by mosaic/cpu_kernels.py. */
+   among `nthreads` threads (csrc/common.h). Built on first use by mosaic/cpu_kernels.py. */
 #include <math.h>
 #include <stdlib.h>
 
