@@ -220,6 +220,8 @@ def explicit_keys(u, lam, alpha, n_head):
     (3, 50, 256, 8, True),    # the default size's units, stored heads-major
     (1, 1, 16, 2, False),     # one position, d = 8
     (2, 300, 128, 1, False),  # d = 128, one unit
+    (2, 20, 32, 2, False),    # d = 16 and d = 64: the other unrolled row lengths (ITEM_BY_NV)
+    (1, 40, 128, 2, True),
 ])
 def test_key_kernel_equals_loop_over_time(B, T, C, H, heads_major):
     gen = torch.Generator().manual_seed(B * T + C)
@@ -251,7 +253,8 @@ def explicit_values(u, lam, alpha, n_head):
 
 
 @needs_kernel
-@pytest.mark.parametrize("B,T,C,H", [(2, 37, 64, 2), (3, 50, 256, 8), (1, 1, 16, 2), (2, 300, 128, 1)])
+@pytest.mark.parametrize("B,T,C,H", [(2, 37, 64, 2), (3, 50, 256, 8), (1, 1, 16, 2), (2, 300, 128, 1),
+                                     (2, 20, 32, 2), (1, 40, 128, 2)])
 def test_value_kernel_equals_plain_ops(B, T, C, H):
     gen = torch.Generator().manual_seed(B * T + C + 1)
     u = torch.randn(B, T, C, generator=gen)
