@@ -155,8 +155,14 @@ def block_part_fns(model_cfg: dict, arch_options: dict | None, batch: int, ctx: 
 # The block computes its leaky averages either with ``leaky_average`` (the PyTorch path) or, where
 # the CPU kernels run, inside ``leaky_normalize``: the leaky average and the keys' normalisation
 # in one pass. Both are recorded; the kernel's calls are timed whole, normalisation included (an
-# upper bound on the leaky average's own share).
+# upper bound on the leaky average's own share). The contextual memory's ``key_value_features``
+# (keys and values of its fused projection in one call) is recorded as the ``leaky_normalize``
+# call of its key half: the same kernel pass on the same data.
 LEAKY_FUNCTIONS = {"leaky_average": (leaky_module, -2), "leaky_normalize": (fused_module, 1)}  # module, T dim
+LEAKY_PARTS = {  # function holding a leaky average -> (shape, args) of that part as a LEAKY_FUNCTIONS call
+    "key_value_features": lambda shape, args: (
+        "leaky_normalize", torch.Size([*shape[:-1], shape[-1] // 2]), (args[0], args[1], args[4])),
+}
 
 
 @contextlib.contextmanager
@@ -166,11 +172,12 @@ def recording_leaky_calls():
     imported them by name."""
     calls: list[tuple[str, torch.Size, tuple]] = []
     patched = []
-    for fname, (home, _) in LEAKY_FUNCTIONS.items():
-        original = getattr(home, fname)
+    for fname in [*LEAKY_FUNCTIONS, *LEAKY_PARTS]:
+        original = getattr(fused_module if fname in LEAKY_PARTS else LEAKY_FUNCTIONS[fname][0], fname)
 
         def recorder(x, *args, _original=original, _name=fname, **kwargs):
-            calls.append((_name, x.shape, tuple(a.detach().clone() if torch.is_tensor(a) else a for a in args)))
+            kept = tuple(a.detach().clone() if torch.is_tensor(a) else a for a in args)
+            calls.append(LEAKY_PARTS[_name](x.shape, kept) if _name in LEAKY_PARTS else (_name, x.shape, kept))
             return _original(x, *args, **kwargs)
 
         for name, m in list(sys.modules.items()):

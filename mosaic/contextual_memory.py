@@ -24,7 +24,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 from torch.autograd.function import once_differentiable
 
-from .features import KeyExtractor, LinearFactory, ValueExtractor, merge_heads
+from .features import KeyExtractor, LinearFactory, ValueExtractor, fused_keys_values, merge_heads
 
 
 def kernel_smoothing_merged(
@@ -164,7 +164,9 @@ class ContextualMemory(nn.Module):
         return self.W_z(self.unit_dropout(merge_heads(y)))  # (B, T, C)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.combine_merged(self.keys(x), self.values(x))  # (B, T, C)
+        kv = fused_keys_values(self.key, self.value, x)  # one W_φ/W_ψ matmul, CPU kernels
+        k, v = kv if kv is not None else (self.keys(x), self.values(x))
+        return self.combine_merged(k, v)  # (B, T, C)
 
     def combine_merged(self, k: torch.Tensor, v: torch.Tensor) -> torch.Tensor:
         """``W_z`` of the units' eq. 8 outputs for keys and values (B, H, T, d): what

@@ -39,8 +39,8 @@ _P, _L, _I, _F = ctypes.c_void_p, ctypes.c_long, ctypes.c_int, ctypes.c_float
 SIGNATURES = {  # argument types of every exported function, in the order of its C prototype
     "slot_forward": [_P, _L, _L, _P, _P, _P, _L, _L, _P] + [_I] * 6,
     "slot_backward": [_P, _L, _L, _P, _L, _L, _P, _L, _L, _P, _P, _P, _P, _P, _L, _L, _P, _P] + [_I] * 6,
-    "features_forward": [_I, _P, _P, _P, _F, _P, _L, _L, _L, _P] + [_I] * 5,
-    "features_backward": [_I, _P, _P, _P, _F, _P, _P, _L, _L, _L, _P, _P, _P] + [_I] * 5,
+    "features_forward": [_I, _P, _L, _P, _P, _F, _P, _L, _L, _L, _P] + [_I] * 5,
+    "features_backward": [_I, _P, _L, _P, _P, _F, _P, _P, _L, _L, _L, _P, _P, _P] + [_I] * 5,
 }
 _lib: ctypes.CDLL | None | bool = None  # None: not tried yet; False: unavailable
 _parallelism = "none"

@@ -42,7 +42,9 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from .fused_features import NORM_EPS, leaky_normalize, lookahead_normalize, scaled_normalize, uses_feature_kernel
+from .fused_features import (
+    NORM_EPS, key_value_features, leaky_normalize, lookahead_normalize, scaled_normalize, uses_feature_kernel,
+)
 from .leaky_average import leaky_average
 
 SCALAR_LR = 10.0  # per-unit scalars are stored / 10 and used * 10 (official parametrisation)
@@ -136,12 +138,18 @@ class KeyExtractor(nn.Module):
         (H, B, T, d) (see ``mosaic.fused_features.scaled_normalize``)."""
         return _normalize_and_scale(kbar, self.normalize, self.alpha(), heads_major)
 
+    def kernel_params(self, u: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor] | None:
+        """``(λ_φ, α_φ)`` where the CPU kernel computes the keys of the projection ``u`` (B, T, C)
+        (leaky average and normalisation in one pass, mosaic/csrc/features.c), else None."""
+        if self.leak is None or not self.normalize or not uses_feature_kernel(u, self.n_head):
+            return None
+        return self.lam(), _ones_if_none(self.alpha(), self.n_head, u)
+
     def forward(self, x: torch.Tensor, heads_major: bool = False) -> torch.Tensor:
         u = self.W_phi(x)  # (B, T, C)
-        if self.leak is not None and self.normalize and uses_feature_kernel(u, self.n_head):
-            # leaky average and normalisation in one CPU kernel pass (mosaic/csrc/features.c)
-            alpha = _ones_if_none(self.alpha(), self.n_head, u)
-            return leaky_normalize(u, self.lam(), alpha, self.n_head, heads_major)
+        params = self.kernel_params(u)
+        if params is not None:
+            return leaky_normalize(u, *params, self.n_head, heads_major)
         return self.finish(self.leaky(u), heads_major)  # (B, H, T, d)
 
     def step(self, u: torch.Tensor, state: torch.Tensor | None) -> tuple[torch.Tensor, torch.Tensor]:
@@ -188,6 +196,13 @@ class ValueExtractor(nn.Module):
     def alpha(self) -> torch.Tensor | None:
         return None if self.log_scale is None else torch.exp(SCALAR_LR * self.log_scale)
 
+    def kernel_params(self, u: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor] | None:
+        """``(λ_ψ, α_ψ)`` where the CPU kernel computes the values of the projection ``u``
+        (B, T, C) with look-ahead 0 after the end, else None."""
+        if self.mix is None or not self.normalize or not uses_feature_kernel(u, self.n_head):
+            return None
+        return self.lam(), _ones_if_none(self.alpha(), self.n_head, u)
+
     def forward(self, x: torch.Tensor, x_next: torch.Tensor | None = None) -> torch.Tensor:
         """Values for every position of ``x`` (B, T, C).
 
@@ -212,3 +227,20 @@ class ValueExtractor(nn.Module):
         else:
             v = uh + self.lam()[:, None, None] * ahead
         return _normalize_and_scale(v, self.normalize, self.alpha())
+
+
+def fused_keys_values(key: KeyExtractor, value: ValueExtractor,
+                      x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor] | None:
+    """Keys and values (B, H, T, d) of every position of ``x`` (B, T, C) with ``W_φ`` and ``W_ψ``
+    as one C → 2C matmul and both feature chains in the CPU kernel (one gradient tensor for the
+    fused projection), where that applies: plain ``nn.Linear`` projections and both extractors
+    on the kernel path. Else None (the caller runs ``key(x)`` and ``value(x)``)."""
+    if type(key.W_phi) is not nn.Linear or type(value.W_psi) is not nn.Linear:
+        return None
+    key_params, value_params = key.kernel_params(x), value.kernel_params(x)
+    if key_params is None or value_params is None:
+        return None
+    weight = torch.cat([key.W_phi.weight, value.W_psi.weight])  # (2C, C)
+    bias = None if key.W_phi.bias is None else torch.cat([key.W_phi.bias, value.W_psi.bias])
+    u = F.linear(x, weight, bias)  # (B, T, 2C) = [W_φ x, W_ψ x]
+    return key_value_features(u, *key_params, *value_params, key.n_head)

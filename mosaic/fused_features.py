@@ -135,7 +135,7 @@ def lookahead_normalize(u: torch.Tensor, u_next: torch.Tensor | None, lam: torch
     projection ``u = W_ψ x`` (B, T, C), with ``u_T = u_next`` (B, 1, C) when the input after the
     last position is known, else 0. ``lam``, ``alpha``: (H,). Returns (B, H, T, d), contiguous."""
     if u_next is None and uses_feature_kernel(u, n_head):  # one CPU kernel pass (features.c)
-        return _FeatureKernel.apply(u, lam, alpha, n_head, False, "value")
+        return _FeatureKernel.apply(u, n_head, ("value",), (False,), lam, alpha)
     B, T, C = u.shape
     uh = u.reshape(B, T, n_head, C // n_head)
     nh = None if u_next is None else u_next.reshape(B, 1, n_head, C // n_head)
@@ -151,43 +151,77 @@ def uses_feature_kernel(u: torch.Tensor, n_head: int) -> bool:
 
 
 class _FeatureKernel(torch.autograd.Function):
-    """``kind = "key"``: ``α_h k̄_t / (‖k̄_t‖ + ε)``, ``k̄_t = u_t + λ_h k̄_{t-1}`` (leaky average);
-    ``kind = "value"``: ``α_h v̄_t / (‖v̄_t‖ + ε)``, ``v̄_t = u_t + λ_h u_{t+1}`` (look-ahead, 0 after
-    the end). One pass over time forward, one each way backward; only the (B, H, T) norms kept."""
+    """Keys and/or values from column blocks of one projection ``u`` (B, T, P·C): part i reads
+    columns ``[i·C, (i+1)·C)`` and is ``kinds[i]``:
+
+    * ``"key"``: ``α_h k̄_t / (‖k̄_t‖ + ε)``, ``k̄_t = u_t + λ_h k̄_{t-1}`` (leaky average);
+    * ``"value"``: ``α_h v̄_t / (‖v̄_t‖ + ε)``, ``v̄_t = u_t + λ_h u_{t+1}`` (look-ahead, 0 after the
+      end).
+
+    ``params`` = λ, α of part 0, λ, α of part 1, ... (each (H,)). One pass over time forward per
+    part, one each way backward, every part's gradient written into one ``∂L/∂u``; only the
+    (B, H, T) norms are kept. Returns one (B, H, T, d) tensor per part (heads-major storage
+    where ``heads_major[i]``)."""
 
     @staticmethod
-    def forward(ctx, u, lam, alpha, n_head, heads_major, kind):
-        B, T, C = u.shape
+    def forward(ctx, u, n_head, kinds, heads_major, *params):
+        B, T, PC = u.shape
+        C = PC // len(kinds)
         d = C // n_head
         u = u.contiguous()
-        lam, alpha = lam.detach().float().contiguous(), alpha.detach().float().contiguous()
-        out = _empty_heads_major((B, n_head, T, d), u) if heads_major else u.new_empty(B, n_head, T, d)
-        norm = u.new_empty(B, n_head, T)
-        cpu_kernels.library().features_forward(
-            kind == "value", u.data_ptr(), lam.data_ptr(), alpha.data_ptr(), NORM_EPS, out.data_ptr(),
-            out.stride(0), out.stride(1), out.stride(2), norm.data_ptr(), B, n_head, T, d,
-            torch.get_num_threads())
-        ctx.save_for_backward(u, lam, alpha, norm)
-        ctx.n_head, ctx.kind = n_head, kind
-        return out
+        params = [p.detach().float().contiguous() for p in params]
+        lib, outs, norms = cpu_kernels.library(), [], []
+        for i, kind in enumerate(kinds):
+            lam, alpha = params[2 * i], params[2 * i + 1]
+            out = _empty_heads_major((B, n_head, T, d), u) if heads_major[i] else u.new_empty(B, n_head, T, d)
+            norm = u.new_empty(B, n_head, T)
+            lib.features_forward(
+                kind == "value", u.data_ptr() + i * C * u.element_size(), PC, lam.data_ptr(), alpha.data_ptr(),
+                NORM_EPS, out.data_ptr(), out.stride(0), out.stride(1), out.stride(2), norm.data_ptr(),
+                B, n_head, T, d, torch.get_num_threads())
+            outs.append(out)
+            norms.append(norm)
+        ctx.save_for_backward(u, *params, *norms)
+        ctx.n_head, ctx.kinds = n_head, kinds
+        return tuple(outs) if len(outs) > 1 else outs[0]
 
     @staticmethod
     @once_differentiable
-    def backward(ctx, g):
-        u, lam, alpha, norm = ctx.saved_tensors
-        B, T, C = u.shape
-        H = ctx.n_head
-        if g.stride(-1) != 1:
-            g = g.contiguous()
+    def backward(ctx, *grads):
+        P = len(ctx.kinds)
+        u, params, norms = ctx.saved_tensors[0], ctx.saved_tensors[1:1 + 2 * P], ctx.saved_tensors[1 + 2 * P:]
+        B, T, PC = u.shape
+        H, C = ctx.n_head, PC // P
         threads = torch.get_num_threads()
         grad_u = torch.empty_like(u)
-        grad_lam = u.new_zeros(threads, H)  # one row per kernel thread
-        grad_alpha = u.new_zeros(threads, H)
-        cpu_kernels.library().features_backward(
-            ctx.kind == "value", u.data_ptr(), lam.data_ptr(), alpha.data_ptr(), NORM_EPS, norm.data_ptr(), g.data_ptr(),
-            g.stride(0), g.stride(1), g.stride(2), grad_u.data_ptr(), grad_lam.data_ptr(),
-            grad_alpha.data_ptr(), B, H, T, C // H, threads)
-        return grad_u, grad_lam.sum(0), grad_alpha.sum(0), None, None, None
+        grad_params = []
+        for i, (kind, g) in enumerate(zip(ctx.kinds, grads)):
+            if g is None:  # this part is not in the graph: its gradient is 0
+                g = u.new_zeros(B, H, T, C // H)
+            elif g.stride(-1) != 1:
+                g = g.contiguous()
+            lam, alpha = params[2 * i], params[2 * i + 1]
+            grad_lam = u.new_zeros(threads, H)  # one row per kernel thread
+            grad_alpha = u.new_zeros(threads, H)
+            cpu_kernels.library().features_backward(
+                kind == "value", u.data_ptr() + i * C * u.element_size(), PC, lam.data_ptr(), alpha.data_ptr(),
+                NORM_EPS, norms[i].data_ptr(), g.data_ptr(), g.stride(0), g.stride(1), g.stride(2),
+                grad_u.data_ptr() + i * C * grad_u.element_size(), grad_lam.data_ptr(), grad_alpha.data_ptr(),
+                B, H, T, C // H, threads)
+            grad_params += [grad_lam.sum(0), grad_alpha.sum(0)]
+        return (grad_u, None, None, None, *grad_params)
+
+
+def key_value_features(u: torch.Tensor, key_lam: torch.Tensor, key_alpha: torch.Tensor,
+                       value_lam: torch.Tensor, value_alpha: torch.Tensor,
+                       n_head: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """A contextual memory's keys and values (eq. 7) from one fused projection
+    ``u = [W_φ x, W_ψ x]`` (B, T, 2C): what :func:`leaky_normalize` of the first half and
+    :func:`lookahead_normalize` of the second compute, each (B, H, T, d) contiguous, with one
+    gradient tensor for ``u`` (two separate functions would have autograd zero-fill and add two
+    full-size ones). Callers check :func:`uses_feature_kernel` first."""
+    return _FeatureKernel.apply(u, n_head, ("key", "value"), (False, False),
+                                key_lam, key_alpha, value_lam, value_alpha)
 
 
 def leaky_normalize(u: torch.Tensor, lam: torch.Tensor, alpha: torch.Tensor, n_head: int,
@@ -196,4 +230,4 @@ def leaky_normalize(u: torch.Tensor, lam: torch.Tensor, alpha: torch.Tensor, n_h
     as (B, H, T, d) (stored heads-major if asked, see :func:`scaled_normalize`), in one CPU
     kernel pass. ``lam``, ``alpha``: (H,). Callers check :func:`uses_feature_kernel` first; the
     plain path is ``leaky_average`` then :func:`scaled_normalize` (same values)."""
-    return _FeatureKernel.apply(u, lam, alpha, n_head, heads_major, "key")
+    return _FeatureKernel.apply(u, n_head, ("key",), (heads_major,), lam, alpha)

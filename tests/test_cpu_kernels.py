@@ -293,6 +293,46 @@ def test_extractors_same_with_kernel_and_pytorch_path(extractor, monkeypatch):
         assert_close(a, b)
 
 
+
+@needs_kernel
+@pytest.mark.parametrize("bias", [False, True])
+def test_contextual_memory_fused_projection_same_as_separate_extractors(bias, monkeypatch):
+    """W_φ, W_ψ as one C -> 2C matmul and both feature chains in one Function (one gradient for
+    the fused projection) give the layer's outputs and every parameter's gradient unchanged."""
+    import mosaic.contextual_memory as cm_module
+    from mosaic.contextual_memory import ContextualMemory
+
+    torch.manual_seed(0)
+    layer = ContextualMemory(64, 4, bias=bias)
+    x, g = torch.randn(2, 30, 64), torch.randn(2, 30, 64)
+    assert cm_module.fused_keys_values(layer.key, layer.value, x) is not None  # the fused path runs
+
+    def run():
+        xs = x.clone().requires_grad_(True)
+        y = layer(xs)
+        return (y.detach(), *torch.autograd.grad((y * g).sum(), [xs, *layer.parameters()]))
+
+    fused = run()
+    monkeypatch.setattr(cm_module, "fused_keys_values", lambda *a: None)  # key(x), value(x) apart
+    for a, b in zip(fused, run()):
+        assert_close(a, b)
+
+
+@needs_kernel
+def test_key_value_features_gradient_of_one_part_alone():
+    """Only the keys in the graph: the values' half of the fused projection gets a zero gradient."""
+    from mosaic.fused_features import key_value_features
+
+    gen = torch.Generator().manual_seed(3)
+    u = torch.randn(2, 12, 64, generator=gen, requires_grad=True)
+    lam, alpha = torch.rand(2, generator=gen), torch.rand(2, generator=gen) + 0.5
+    k, _ = key_value_features(u, lam, alpha, lam, alpha, 2)
+    (grad,) = torch.autograd.grad(k.sum(), [u])
+    assert grad[..., 32:].abs().max() == 0
+    (want,) = torch.autograd.grad(leaky_normalize(u[..., :32], lam, alpha, 2).sum(), [u])
+    assert_close(grad, want)
+
+
 def test_key_kernel_not_taken_off_its_shapes():
     assert not uses_feature_kernel(torch.randn(2, 4, 12), 2)  # d = 6
     assert not uses_feature_kernel(torch.randn(2, 4, 16, dtype=torch.float64), 2)

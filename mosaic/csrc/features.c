@@ -21,7 +21,8 @@
        backward: g_vbar_t as for the keys;  du_t = g_vbar_t + lam_h g_vbar_{t-1};
                  dlam_h += g_vbar_t . u_{t+1};  dalpha_h += (g_t . vbar_t) / (n+eps)
 
-   Layouts: u and du (B, T, H*d) contiguous; k, v and g addressed by (b, h, t) strides with the
+   Layouts: u and du (B, T, H*d) with rows u_rs apart (the keys' or the values' half of one
+   (B, T, 2 H*d) projection, or a contiguous tensor); k, v and g addressed by (b, h, t) strides with the
    d channels contiguous; norms (B, H, T). d a multiple of 8, at most 256. dlam and dalpha are
    (nthreads, H), one row per thread, summed by the caller. Work items (b, h) are shared among
    `nthreads` threads (csrc/common.h). Built with slot_attention.c by mosaic/cpu_kernels.py. */
@@ -35,7 +36,7 @@
 typedef struct {
   const float *u, *g, *lam, *alpha, *norm_in;
   float *out, *norm, *du, *dlam, *dalpha;
-  long k_bs, k_hs, k_ts, g_bs, g_hs, g_ts;
+  long u_rs, k_bs, k_hs, k_ts, g_bs, g_hs, g_ts;  /* u_rs: row stride of u and du */
   int B, H, T, d, nthreads, values;
   float eps;
   work_queue queue;  /* items: (sequence b, unit h) */
@@ -83,7 +84,7 @@ typedef struct { int h; const float *u, *g, *norm_in; float *out, *norm, *du; } 
 
 static kf_item kf_rows(const kf_job* j, int it) {
   int b = it / j->H, h = it % j->H;
-  long C = (long)j->H * j->d, seq = (long)b * j->T * C + h * j->d, row = ((long)b * j->H + h) * j->T;
+  long ld = j->u_rs, seq = (long)b * j->T * ld + h * j->d, row = ((long)b * j->H + h) * j->T;
   kf_item r = {h, j->u + seq, NULL, NULL, NULL, NULL, NULL};
   if (j->out) { r.out = j->out + b * j->k_bs + h * j->k_hs; r.norm = j->norm + row; }
   if (j->g) { r.g = j->g + b * j->g_bs + h * j->g_hs; r.norm_in = j->norm_in + row; r.du = j->du + seq; }
@@ -93,14 +94,14 @@ static kf_item kf_rows(const kf_job* j, int it) {
 /* keys (j->values = 0): kbar_t = u_t + lam kbar_{t-1}; values (1): vbar_t = u_t + lam u_{t+1} */
 ALWAYS_INLINE void forward_item(int nv, const kf_job* j, kf_item r) {
   int T = j->T;
-  long C = (long)j->H * j->d;
+  long ld = j->u_rs;
   __m256 x[MAXV], lam = _mm256_set1_ps(j->lam[r.h]);
   for (int v = 0; v < nv; v++) x[v] = _mm256_setzero_ps();
   for (int t = 0; t < T; t++) {
     for (int v = 0; v < nv; v++) {
-      __m256 ut = _mm256_loadu_ps(r.u + t * C + 8 * v);
+      __m256 ut = _mm256_loadu_ps(r.u + t * ld + 8 * v);
       if (!j->values) x[v] = _mm256_fmadd_ps(lam, x[v], ut);
-      else x[v] = t + 1 < T ? _mm256_fmadd_ps(lam, _mm256_loadu_ps(r.u + (t + 1) * C + 8 * v), ut) : ut;
+      else x[v] = t + 1 < T ? _mm256_fmadd_ps(lam, _mm256_loadu_ps(r.u + (t + 1) * ld + 8 * v), ut) : ut;
     }
     r.norm[t] = normalize_row(x, j->alpha[r.h], j->eps, nv, r.out + t * j->k_ts);
   }
@@ -116,13 +117,13 @@ static void* forward_worker(void* arg) {
 ALWAYS_INLINE void key_backward_item(int nv, const kf_job* j, kf_item r, float* kbar, float* dlam_h,
                                      float* dalpha_h) {
   int T = j->T, d = j->d;
-  long C = (long)j->H * d;
+  long ld = j->u_rs;
   const float *u = r.u, *g = r.g, *norm = r.norm_in;
   __m256 lam = _mm256_set1_ps(j->lam[r.h]), acc[MAXV], kb[MAXV];
   for (int v = 0; v < nv; v++) kb[v] = _mm256_setzero_ps();
   for (int t = 0; t < T; t++)
     for (int v = 0; v < nv; v++) {
-      kb[v] = _mm256_fmadd_ps(lam, kb[v], _mm256_loadu_ps(u + t * C + 8 * v));
+      kb[v] = _mm256_fmadd_ps(lam, kb[v], _mm256_loadu_ps(u + t * ld + 8 * v));
       _mm256_store_ps(kbar + t * d + 8 * v, kb[v]);
     }
   for (int v = 0; v < nv; v++) acc[v] = _mm256_setzero_ps();
@@ -134,7 +135,7 @@ ALWAYS_INLINE void key_backward_item(int nv, const kf_job* j, kf_item r, float* 
     dalpha += normalize_backward(g + t * j->g_ts, x, norm[t], alpha, j->eps, nv, gx);
     for (int v = 0; v < nv; v++) {
       acc[v] = _mm256_fmadd_ps(lam, acc[v], gx[v]);
-      _mm256_storeu_ps(r.du + t * C + 8 * v, acc[v]);
+      _mm256_storeu_ps(r.du + t * ld + 8 * v, acc[v]);
       if (t > 0) dlam = _mm256_fmadd_ps(acc[v], _mm256_load_ps(x - d + 8 * v), dlam);
     }
   }
@@ -157,7 +158,7 @@ static void* kf_backward_worker(void* arg) {
 /* values: vbar recomputed row by row; du_t = g_vbar_t + lam g_vbar_{t-1} */
 ALWAYS_INLINE void value_backward_item(int nv, const kf_job* j, kf_item r, float* dlam_h, float* dalpha_h) {
   int T = j->T;
-  long C = (long)j->H * j->d;
+  long ld = j->u_rs;
   const float *u = r.u, *g = r.g, *norm = r.norm_in;
   __m256 lam = _mm256_set1_ps(j->lam[r.h]), prev[MAXV], dlam = _mm256_setzero_ps();
   float dalpha = 0.0f, alpha = j->alpha[r.h];
@@ -166,14 +167,14 @@ ALWAYS_INLINE void value_backward_item(int nv, const kf_job* j, kf_item r, float
     float vbar[8 * MAXV] __attribute__((aligned(32)));
     __m256 gx[MAXV];
     for (int v = 0; v < nv; v++) {
-      __m256 x = _mm256_loadu_ps(u + t * C + 8 * v);
-      if (t + 1 < T) x = _mm256_fmadd_ps(lam, _mm256_loadu_ps(u + (t + 1) * C + 8 * v), x);
+      __m256 x = _mm256_loadu_ps(u + t * ld + 8 * v);
+      if (t + 1 < T) x = _mm256_fmadd_ps(lam, _mm256_loadu_ps(u + (t + 1) * ld + 8 * v), x);
       _mm256_store_ps(vbar + 8 * v, x);
     }
     dalpha += normalize_backward(g + t * j->g_ts, vbar, norm[t], alpha, j->eps, nv, gx);
     for (int v = 0; v < nv; v++) {
-      _mm256_storeu_ps(r.du + t * C + 8 * v, _mm256_fmadd_ps(lam, prev[v], gx[v]));
-      if (t + 1 < T) dlam = _mm256_fmadd_ps(gx[v], _mm256_loadu_ps(u + (t + 1) * C + 8 * v), dlam);
+      _mm256_storeu_ps(r.du + t * ld + 8 * v, _mm256_fmadd_ps(lam, prev[v], gx[v]));
+      if (t + 1 < T) dlam = _mm256_fmadd_ps(gx[v], _mm256_loadu_ps(u + (t + 1) * ld + 8 * v), dlam);
       prev[v] = gx[v];
     }
   }
@@ -192,21 +193,21 @@ static void* vf_backward_worker(void* arg) {
 }
 
 /* values = 0: keys, 1: values. out (keys or values) is addressed by (b, h, t) strides */
-void features_forward(int values, const float* u, const float* lam, const float* alpha, float eps,
+void features_forward(int values, const float* u, long u_rs, const float* lam, const float* alpha, float eps,
                       float* out, long bs, long hs, long ts, float* norm,
                       int B, int H, int T, int d, int nthreads) {
   kf_job j = {0};
-  j.u = u; j.lam = lam; j.alpha = alpha; j.eps = eps; j.out = out; j.norm = norm;
+  j.u = u; j.u_rs = u_rs; j.lam = lam; j.alpha = alpha; j.eps = eps; j.out = out; j.norm = norm;
   j.k_bs = bs; j.k_hs = hs; j.k_ts = ts; j.B = B; j.H = H; j.T = T; j.d = d; j.nthreads = nthreads;
   j.values = values;
   run_threads(&j.queue, B * H, nthreads, forward_worker, &j);
 }
 
-void features_backward(int values, const float* u, const float* lam, const float* alpha, float eps,
+void features_backward(int values, const float* u, long u_rs, const float* lam, const float* alpha, float eps,
                        const float* norm, const float* g, long g_bs, long g_hs, long g_ts,
                        float* du, float* dlam, float* dalpha, int B, int H, int T, int d, int nthreads) {
   kf_job j = {0};
-  j.u = u; j.lam = lam; j.alpha = alpha; j.eps = eps; j.norm_in = norm; j.g = g;
+  j.u = u; j.u_rs = u_rs; j.lam = lam; j.alpha = alpha; j.eps = eps; j.norm_in = norm; j.g = g;
   j.g_bs = g_bs; j.g_hs = g_hs; j.g_ts = g_ts; j.du = du; j.dlam = dlam; j.dalpha = dalpha;
   j.B = B; j.H = H; j.T = T; j.d = d; j.nthreads = nthreads;
   j.values = values;
