@@ -12,6 +12,7 @@ import contextlib
 import inspect
 import math
 import sys
+import statistics
 import time
 from typing import Callable
 
@@ -75,22 +76,35 @@ def train_step_fn(model: LanguageModel, batch: int, ctx: int, device, precision:
     return step
 
 
-def best_times(fns: dict[str, Callable[[], None]], rounds: int, warmup: int, device) -> dict[str, float]:
-    """Best wall time (s) of each callable over ``rounds`` interleaved rounds (order rotated
+def round_times(fns: dict[str, Callable[[], None]], rounds: int, warmup: int, device) -> dict[str, list[float]]:
+    """Wall time (s) of each callable in each of ``rounds`` interleaved rounds (order rotated
     every round), after ``warmup`` untimed calls of each."""
     names = list(fns)
     for _ in range(warmup):
         for name in names:
             fns[name]()
-    best = {name: math.inf for name in names}
+    times: dict[str, list[float]] = {name: [] for name in names}
     for r in range(rounds):
         for name in names[r % len(names):] + names[: r % len(names)]:
             synchronize(device)
             start = time.perf_counter()
             fns[name]()
             synchronize(device)
-            best[name] = min(best[name], time.perf_counter() - start)
-    return best
+            times[name].append(time.perf_counter() - start)
+    return times
+
+
+def best_times(fns: dict[str, Callable[[], None]], rounds: int, warmup: int, device) -> dict[str, float]:
+    """Best wall time (s) of each callable over the interleaved rounds of :func:`round_times`."""
+    return {name: min(ts) for name, ts in round_times(fns, rounds, warmup, device).items()}
+
+
+def paired_ratios(numerator: list[float], denominator: list[float]) -> dict[str, float]:
+    """Median, min and max over rounds of ``numerator[r] / denominator[r]``: a ratio of two
+    callables timed in the same round, so that the machine's slow drifts (other tenants,
+    clocks) cancel, which a ratio of each one's best time over all rounds does not."""
+    ratios = sorted(a / b for a, b in zip(numerator, denominator))
+    return {"median": statistics.median(ratios), "min": ratios[0], "max": ratios[-1], "rounds": len(ratios)}
 
 
 def matmul_fns(device, sizes: list[int], precision: str) -> dict[int, Callable[[], None]]:

@@ -19,7 +19,7 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 from benchmarks import bench_models, dag_time, flops  # noqa: E402
-from benchmarks.measure import generation_times, loglog_slope, supports_cache  # noqa: E402
+from benchmarks.measure import generation_times, loglog_slope, paired_ratios, supports_cache  # noqa: E402
 from benchmarks.memory import peak_step_memory  # noqa: E402
 from mosaic import build_model  # noqa: E402
 from mosaic.config import deep_merge  # noqa: E402
@@ -47,6 +47,16 @@ def test_smoke_preset_prints_every_section_and_the_targets(capsys):
         assert target in kinds, target
     for model in ("mosaic", "transformer", "lstm", "gru", "ssm"):  # every registered model is timed
         assert re.search(rf"^\s+\d+\s+\d+\s+{model}\s", out, re.M), model
+    assert re.search(r"tokens/s at ctx 32 >= 0.9: [\d.]+ median of 1 paired rounds \(range", out)
+
+
+def test_paired_ratios_take_each_round_on_its_own():
+    # the second model is 2x faster in every round but one, where the machine was quiet for it
+    # alone: the ratio of the best times says 4, the median of the rounds says 2
+    slow, fast = [2.0, 2.0, 2.0], [1.0, 1.0, 0.5]
+    assert min(slow) / min(fast) == 4.0
+    assert paired_ratios(slow, fast) == {"median": 2.0, "min": 2.0, "max": 4.0, "rounds": 3}
+    assert paired_ratios([1.0, 3.0, 2.0], [1.0, 1.0, 1.0])["median"] == 2.0
 
 
 # -- FLOP formulas (hand-computed; docs/performance.md) -----------------------------------------------
