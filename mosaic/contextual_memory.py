@@ -119,8 +119,8 @@ class ContextualMemory(nn.Module):
     the combination ``W_z``.
 
     Incremental decoding (:meth:`prefill`, :meth:`step`) keeps, per sequence, the leaky-average
-    state ``k̄_{T-1}``, the keys ``k_0..k_{T-1}``, the completed values ``v_0..v_{T-2}`` and
-    ``W_ψ x_{T-1}``: when ``x_T`` arrives, ``v_{T-1}`` is completed with its look-ahead
+    state ``k̄_{T-1}``, the keys ``k_0..k_{T-1}``, the completed values ``v_0..v_{T-2}``,
+    ``W_ψ x_{T-1}`` and both extractors' λ, α: when ``x_T`` arrives, ``v_{T-1}`` is completed with its look-ahead
     ``W_ψ x_T`` (eq. 7) before position T reads keys and values ``0..T-1`` (eq. 8).
     """
 
@@ -187,17 +187,42 @@ class ContextualMemory(nn.Module):
         kbar = self.key.leaky(u_key)  # (B, H, T, d)
         k = self.key.finish(kbar)
         v = self.value.from_projection(u_value)  # v_{T-1} has look-ahead 0: not cached
-        cache = {"kbar": kbar[:, :, -1:], "keys": k, "values": v[:, :, :-1], "u_last": u_value[:, -1:]}
+        cache = {"kbar": kbar[:, :, -1:], "keys": k, "values": v[:, :, :-1], "u_last": u_value[:, -1:],
+                 "constants": (self.key.decode_constants(), self.value.decode_constants()),
+                 "stores": (None, None)}
         return self.combine_merged(k, v), cache
 
     def step(self, x: torch.Tensor, cache: dict) -> tuple[torch.Tensor, dict]:
         """Output (B, 1, C) at the new position T for its input ``x`` (B, 1, C)."""
         u_key, u_value = self.key.W_phi(x), self.value.W_psi(x)  # (B, 1, C) each
-        k, kbar = self.key.step(u_key, cache["kbar"])  # (B, H, 1, d) each
+        key_constants, value_constants = cache["constants"]  # λ, α of both extractors
+        k, kbar = self.key.step(u_key, cache["kbar"], key_constants)  # (B, H, 1, d) each
         # eq. 7's look-ahead: W_ψ x_T completes the value of position T-1
-        v_last = self.value.from_projection(cache["u_last"], u_value)  # (B, H, 1, d)
-        values = torch.cat([cache["values"], v_last], dim=2)  # v_0..v_{T-1}
+        v_last = self.value.step(cache["u_last"], u_value, value_constants)  # (B, H, 1, d)
+        key_store, value_store = cache["stores"]
+        values, value_store = appended(cache["values"], value_store, v_last)  # v_0..v_{T-1}
         keys = cache["keys"]  # k_0..k_{T-1}: position T reads strictly earlier positions
         y = F.scaled_dot_product_attention(k, keys, values, scale=self.attn_scale)  # (B, H, 1, d)
-        cache = {"kbar": kbar, "keys": torch.cat([keys, k], dim=2), "values": values, "u_last": u_value}
+        keys, key_store = appended(keys, key_store, k)
+        cache = {"kbar": kbar, "keys": keys, "values": values, "u_last": u_value,
+                 "constants": cache["constants"], "stores": (key_store, value_store)}
         return self.combine(y), cache
+
+
+def appended(seq: torch.Tensor, store: tuple | None, x: torch.Tensor) -> tuple[torch.Tensor, tuple]:
+    """``seq`` (B, H, T, d) followed by ``x`` (B, H, 1, d), as a view of a buffer with room to grow,
+    and the store ``(buffer, fill)`` to pass to the next call. Written in place while ``seq`` is
+    the buffer's filled prefix, so a position costs O(1) amortised instead of the O(T) copy of a
+    ``torch.cat`` (which also made every step allocate, and page-fault, a fresh cache). ``fill``
+    is shared by every cache made from the buffer: when a cache that is not the latest is
+    extended (two continuations of one prompt), its prefix is copied to a new buffer instead of
+    overwriting the other continuation's positions."""
+    B, H, T, d = seq.shape
+    buffer, fill = store if store is not None else (None, None)
+    if buffer is None or fill[0] != T or T == buffer.size(2) or seq.data_ptr() != buffer.data_ptr():
+        buffer = seq.new_empty(B, H, T + max(T, 64), d)  # capacity doubles
+        buffer[:, :, :T] = seq
+        fill = [T]
+    buffer[:, :, T] = x[:, :, 0]
+    fill[0] = T + 1
+    return buffer[:, :, : T + 1], (buffer, fill)

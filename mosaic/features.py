@@ -75,9 +75,13 @@ def normalize(x: torch.Tensor, scale: torch.Tensor | None = None) -> torch.Tenso
 
 
 def _normalize_and_scale(x: torch.Tensor, norm: bool, alpha: torch.Tensor | None,
-                         heads_major: bool = False) -> torch.Tensor:
-    if norm:  # fused forward and backward (mosaic.fused_features); same values as normalize()
+                         heads_major: bool = False, fused: bool = True) -> torch.Tensor:
+    """``fused=False``: the plain ops, for one decoding position, where the fused Function's
+    fixed cost (about 100 µs) would outweigh its work."""
+    if norm and fused:  # fused forward and backward (mosaic.fused_features); same values as normalize()
         return scaled_normalize(x, _ones_if_none(alpha, x.shape[1], x), heads_major)
+    if norm:
+        return normalize(x, alpha)
     return x if alpha is None else x * alpha[:, None, None]
 
 
@@ -152,13 +156,22 @@ class KeyExtractor(nn.Module):
             return leaky_normalize(u, *params, self.n_head, heads_major)
         return self.finish(self.leaky(u), heads_major)  # (B, H, T, d)
 
-    def step(self, u: torch.Tensor, state: torch.Tensor | None) -> tuple[torch.Tensor, torch.Tensor]:
+    def decode_constants(self) -> dict:
+        """λ_φ (H, 1, 1) and α_φ (H,) for incremental decoding: fixed while a sequence is
+        generated, so a decoding cache computes them once instead of at every token."""
+        lam = self.lam()
+        return {"lam": None if lam is None else lam[:, None, None], "alpha": self.alpha()}
+
+    def step(self, u: torch.Tensor, state: torch.Tensor | None,
+             constants: dict | None = None) -> tuple[torch.Tensor, torch.Tensor]:
         """One position of incremental decoding: ``u = W_φ x_T`` (B, 1, C) and ``state = k̄_{T-1}``
-        (B, H, 1, d), or None at T = 0. Returns ``(k_T, k̄_T)``, each (B, H, 1, d)."""
+        (B, H, 1, d), or None at T = 0; ``constants`` from :meth:`decode_constants`. Returns
+        ``(k_T, k̄_T)``, each (B, H, 1, d)."""
+        c = self.decode_constants() if constants is None else constants
         kbar = split_heads(u, self.n_head)
-        if self.leak is not None and state is not None:
-            kbar = kbar + self.lam()[:, None, None] * state
-        return self.finish(kbar), kbar
+        if c["lam"] is not None and state is not None:
+            kbar = kbar + c["lam"] * state
+        return _normalize_and_scale(kbar, self.normalize, c["alpha"], fused=False), kbar
 
 
 class ValueExtractor(nn.Module):
@@ -210,6 +223,20 @@ class ValueExtractor(nn.Module):
         (incremental decoding); otherwise the last look-ahead is 0 (see module docstring).
         """
         return self.from_projection(self.W_psi(x), None if x_next is None else self.W_psi(x_next))
+
+    def decode_constants(self) -> dict:
+        """λ_ψ (H, 1, 1) and α_ψ (H,), as :meth:`KeyExtractor.decode_constants`."""
+        lam = self.lam()
+        return {"lam": None if lam is None else lam[:, None, None], "alpha": self.alpha()}
+
+    def step(self, u_last: torch.Tensor, u_next: torch.Tensor, constants: dict | None = None) -> torch.Tensor:
+        """One position of incremental decoding: the value (B, H, 1, d) of position T-1 from
+        ``u_last = W_ψ x_{T-1}`` and its look-ahead ``u_next = W_ψ x_T``, each (B, 1, C);
+        ``constants`` from :meth:`decode_constants`."""
+        c = self.decode_constants() if constants is None else constants
+        ahead = split_heads(u_next, self.n_head)
+        v = ahead if c["lam"] is None else split_heads(u_last, self.n_head) + c["lam"] * ahead
+        return _normalize_and_scale(v, self.normalize, c["alpha"], fused=False)
 
     def from_projection(self, u: torch.Tensor, u_next: torch.Tensor | None = None) -> torch.Tensor:
         """Values (B, H, T, d) from the projections ``u = W_ψ x`` (B, T, C) and ``u_next = W_ψ x_T``

@@ -53,29 +53,37 @@ class PersistentMemory(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.read(self.key(x, heads_major=True))  # (B, T, C)
 
-    def read(self, q: torch.Tensor) -> torch.Tensor:
-        """Retrieval and combination for queries ``q`` (B, H, T, d): the layer's output (B, T, C)."""
+    def scaled_values(self) -> torch.Tensor:
+        """``α_o · V`` (H, N, d). α_o scales the output, a linear function of V: scaling the slots
+        instead of the (B, H, T, d) output is the same function at a fraction of the cost."""
+        return torch.exp(SCALAR_LR * self.out_log_scale)[:, None, None] * self.slot_values
+
+    def read(self, q: torch.Tensor, values: torch.Tensor | None = None) -> torch.Tensor:
+        """Retrieval and combination for queries ``q`` (B, H, T, d): the layer's output (B, T, C).
+        ``values``: :meth:`scaled_values` if already computed (incremental decoding)."""
         B, H, T, d = q.shape
         # The slots are the same for every sequence: fold the batch into the query axis so one
         # (H, B·T, d) x (H, N, d) attention runs, instead of B copies of the slots (whose
         # gradients would then have to be summed over the batch). Keys stored heads-major make
         # this a view.
         q = q.transpose(0, 1).reshape(H, B * T, d)  # (H, B·T, d)
-        # α_o scales the output, a linear function of V: scaling the (H, N, d) slots instead of
-        # the (B, H, T, d) output is the same function at a fraction of the cost
-        alpha_o = torch.exp(SCALAR_LR * self.out_log_scale)[:, None, None]  # (H, 1, 1)
+        values = self.scaled_values() if values is None else values
         p = self.dropout if self.training else 0.0
-        y = slot_attention(q, self.slot_keys, alpha_o * self.slot_values, dropout_p=p)  # (B·T, C)
+        y = slot_attention(q, self.slot_keys, values, dropout_p=p)  # (B·T, C)
         y = y.view(B, T, H * d)  # heads concatenated
         return self.out_dropout(self.W_o(y))  # (B, T, C)
 
     # -- incremental decoding (eval mode) ------------------------------------------------------
-    def prefill(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """Output for every position of ``x`` (B, T, C) and the cache: ``k̄_{T-1}`` (B, H, 1, d)."""
+    def prefill(self, x: torch.Tensor) -> tuple[torch.Tensor, dict]:
+        """Output for every position of ``x`` (B, T, C) and the cache: ``k̄_{T-1}`` (B, H, 1, d),
+        and ``α_o · V`` and the keys' λ, α, computed once per generated sequence instead of once
+        per token."""
         kbar = self.key.leaky(self.key.W_phi(x))  # (B, H, T, d)
-        return self.read(self.key.finish(kbar)), kbar[:, :, -1:]
+        values = self.scaled_values()
+        cache = {"kbar": kbar[:, :, -1:], "values": values, "constants": self.key.decode_constants()}
+        return self.read(self.key.finish(kbar), values), cache
 
-    def step(self, x: torch.Tensor, kbar: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """Output (B, 1, C) for the new position's input ``x`` (B, 1, C) and the updated ``k̄``."""
-        q, kbar = self.key.step(self.key.W_phi(x), kbar)  # (B, H, 1, d) each
-        return self.read(q), kbar
+    def step(self, x: torch.Tensor, cache: dict) -> tuple[torch.Tensor, dict]:
+        """Output (B, 1, C) for the new position's input ``x`` (B, 1, C) and the updated cache."""
+        q, kbar = self.key.step(self.key.W_phi(x), cache["kbar"], cache["constants"])  # (B, H, 1, d) each
+        return self.read(q, cache["values"]), {**cache, "kbar": kbar}

@@ -5,16 +5,20 @@
 for queries ``q`` (H, M, d) (the batch folded into M = B·T) and slots ``K``, ``V`` (H, N, d);
 returned with the units concatenated, (M, H·d), the input of the persistent memory's ``W_o``.
 
-Two paths with the same values (``tests/test_slot_attention.py``):
+Three paths with the same values (``tests/test_cpu_kernels.py``):
 
 * a fused CPU kernel (``mosaic/csrc/slot_attention.c``, AVX2 + FMA, fp32). At the
   parameter-matched sizes (N = 3.5·C slots, d = 32) PyTorch's CPU flash-attention kernel runs
   these products at about half the machine's matmul rate; scoring a block of queries against the
   whole table while it sits in cache is exact in one pass and faster (docs/performance.md,
   "The slot kernel").
+* for at most ``FEW_ROWS`` queries per unit without dropout (incremental decoding: one query
+  per sequence), two batched matmuls around a softmax: SDPA's CPU kernel took about 250 µs for
+  one query against 896 slots of 8 units, these 60-100 µs, four times per token at the default
+  size;
 * PyTorch's ``scaled_dot_product_attention`` everywhere else: CUDA, float64 or bf16, dropout on
-  the weights, d not a multiple of 16, fewer than ``KERNEL_MIN_ROWS`` queries (decoding), a
-  CPU without AVX2/FMA, no compiler, or ``MOSAIC_CPU_KERNELS=0``.
+  the weights, d not a multiple of 16, fewer than ``KERNEL_MIN_ROWS`` queries, a CPU without
+  AVX2/FMA, no compiler, or ``MOSAIC_CPU_KERNELS=0``.
 
 The kernel is built and loaded by ``mosaic.cpu_kernels``.
 """
@@ -28,6 +32,7 @@ from . import cpu_kernels
 # Fewer query rows than this (incremental decoding: one row per sequence) go to SDPA: transposing
 # the table and starting threads would cost more than the kernel saves.
 KERNEL_MIN_ROWS = 256
+FEW_ROWS = 16  # at most this many queries per unit: explicit matmuls (see the module docstring)
 
 
 def uses_kernel(q: torch.Tensor, K: torch.Tensor, V: torch.Tensor, dropout_p: float = 0.0) -> bool:
@@ -87,9 +92,18 @@ def slot_attention_sdpa(q: torch.Tensor, K: torch.Tensor, V: torch.Tensor, dropo
     return y.transpose(0, 1).reshape(M, H * d)  # (M, H·d)
 
 
+def slot_attention_few_queries(q: torch.Tensor, K: torch.Tensor, V: torch.Tensor) -> torch.Tensor:
+    """The decoding path: ``softmax(q Kᵀ) V`` as two batched matmuls, for few queries (H, M, d)."""
+    H, M, d = q.shape
+    y = torch.softmax(torch.bmm(q, K.transpose(1, 2)), dim=-1).bmm(V)  # (H, M, N) weights, (H, M, d)
+    return y.transpose(0, 1).reshape(M, H * d)
+
+
 def slot_attention(q: torch.Tensor, K: torch.Tensor, V: torch.Tensor, dropout_p: float = 0.0) -> torch.Tensor:
     """``softmax(q Kᵀ) V`` per unit for ``q`` (H, M, d), ``K``, ``V`` (H, N, d): (M, H·d).
     ``dropout_p`` drops attention weights (training); it takes the SDPA path."""
     if uses_kernel(q, K, V, dropout_p):
         return _SlotAttention.apply(q, K, V)
+    if dropout_p == 0.0 and q.size(1) <= FEW_ROWS:
+        return slot_attention_few_queries(q, K, V)
     return slot_attention_sdpa(q, K, V, dropout_p)

@@ -146,10 +146,23 @@ def test_persistent_memory_layer_same_with_kernel_and_sdpa(monkeypatch):
         assert_close(a, b)
 
 
-def test_decoding_sized_queries_take_sdpa(monkeypatch):
+def test_decoding_sized_queries_skip_the_kernel(monkeypatch):
     monkeypatch.setattr(sa, "KERNEL_MIN_ROWS", 256)
     q, K, V, _ = inputs(2, 255, 7, 16)
     assert not sa.uses_kernel(q, K, V)
+
+
+@pytest.mark.parametrize("M", [1, sa.FEW_ROWS])
+def test_few_queries_take_the_matmul_path_with_the_same_values(M, monkeypatch):
+    monkeypatch.setattr(sa, "KERNEL_MIN_ROWS", 256)
+
+    def no_sdpa(*args, **kwargs):
+        raise AssertionError("SDPA taken for a decoding-sized query count")
+
+    monkeypatch.setattr(sa, "slot_attention_sdpa", no_sdpa)
+    q, K, V, g = inputs(3, M, 37, 16)
+    for a, b in zip(value_and_grads(sa.slot_attention, q, K, V, g), value_and_grads(explicit, q, K, V, g)):
+        assert_close(a, b)
 
 
 def test_failed_build_falls_back_and_leaves_nothing(tmp_path, monkeypatch, caplog):

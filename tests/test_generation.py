@@ -126,3 +126,36 @@ def test_plugin_without_protocol_falls_back_to_recompute():
     assert model.calls == [3, 4, 5, 6]  # one full forward per new token
     recomputed = model.generate(prompt, 4, generator=torch.Generator().manual_seed(6), use_cache=False)
     assert torch.equal(cached, recomputed)
+
+
+def test_contextual_cache_grows_in_place_and_keeps_branches_apart():
+    """The decoding cache appends into a buffer with room (no copy per token), and two
+    continuations of one cache do not overwrite each other's positions."""
+    from mosaic.contextual_memory import appended
+
+    seq = torch.arange(6.0).view(1, 1, 3, 2)
+    a, store = appended(seq, None, torch.full((1, 1, 1, 2), 7.0))
+    b, store_b = appended(a, store, torch.full((1, 1, 1, 2), 8.0))
+    assert b.data_ptr() == a.data_ptr()  # written in place: same buffer
+    c, _ = appended(a, store, torch.full((1, 1, 1, 2), 9.0))  # a second continuation of `a`
+    assert c.data_ptr() != a.data_ptr()
+    assert b[0, 0, :, 0].tolist() == [0.0, 2.0, 4.0, 7.0, 8.0]
+    assert c[0, 0, :, 0].tolist() == [0.0, 2.0, 4.0, 7.0, 9.0]
+    for _ in range(200):  # past the first capacity: the buffer grows, the values stay
+        b, store_b = appended(b, store_b, torch.ones(1, 1, 1, 2))
+    assert b.shape[2] == 205 and b[0, 0, :5, 0].tolist() == [0.0, 2.0, 4.0, 7.0, 8.0]
+
+
+def test_two_continuations_of_one_mosaic_cache_equal_recompute():
+    torch.manual_seed(0)
+    model = build_model("mosaic", vocab_size=32, n_layer=1, n_head=2, n_embd=16, block_size=16).eval()
+    prompt = torch.randint(0, 32, (1, 5))
+    with torch.no_grad():
+        _, cache = model.prefill(prompt)
+        _, cache = model.decode_step(torch.tensor([[4]]), cache)  # the cache now lives in buffers
+        _, after_3 = model.decode_step(torch.tensor([[3]]), cache)
+        _, after_11 = model.decode_step(torch.tensor([[11]]), cache)  # a second continuation
+        for branch, cached in ((3, after_3), (11, after_11)):  # each still holds its own positions
+            logits, _ = model.decode_step(torch.tensor([[5]]), cached)
+            full, _ = model(torch.cat([prompt, torch.tensor([[4, branch, 5]])], dim=1))
+            torch.testing.assert_close(logits, full[:, -1, :32], rtol=1e-5, atol=1e-5)
