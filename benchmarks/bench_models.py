@@ -299,7 +299,8 @@ def main(argv: list[str] | None = None) -> int:
     precision = args.precision or preset["precision"]
     names = args.models or available_models()
     sections = args.only or SECTIONS
-    kernels = "mosaic/csrc" if device.type == "cpu" and cpu_kernels.available() else "none (PyTorch paths)"
+    kernels = (f"mosaic/csrc on {cpu_kernels.parallelism()}" if device.type == "cpu" and cpu_kernels.available()
+               else "none (PyTorch paths)")
     print(f"preset {args.preset}: {preset['model']} {where}, precision {precision}, "
           f"{time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}; CPU kernels: {kernels}")
     results: dict = {}
