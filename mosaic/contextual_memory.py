@@ -24,7 +24,9 @@ import torch.nn as nn
 import torch.nn.functional as F
 from torch.autograd.function import once_differentiable
 
-from .features import KeyExtractor, LinearFactory, ValueExtractor, fused_keys_values, merge_heads
+from .features import (
+    KeyExtractor, LinearFactory, ValueExtractor, fused_keys_values, fused_projection, merge_heads,
+)
 
 
 def kernel_smoothing_merged(
@@ -120,7 +122,7 @@ class ContextualMemory(nn.Module):
 
     Incremental decoding (:meth:`prefill`, :meth:`step`) keeps, per sequence, the leaky-average
     state ``k̄_{T-1}``, the keys ``k_0..k_{T-1}``, the completed values ``v_0..v_{T-2}``,
-    ``W_ψ x_{T-1}`` and both extractors' λ, α: when ``x_T`` arrives, ``v_{T-1}`` is completed with its look-ahead
+    ``W_ψ x_{T-1}``, and per sequence both extractors' λ, α and ``[W_φ; W_ψ]`` stacked: when ``x_T`` arrives, ``v_{T-1}`` is completed with its look-ahead
     ``W_ψ x_T`` (eq. 7) before position T reads keys and values ``0..T-1`` (eq. 8).
     """
 
@@ -189,12 +191,15 @@ class ContextualMemory(nn.Module):
         v = self.value.from_projection(u_value)  # v_{T-1} has look-ahead 0: not cached
         cache = {"kbar": kbar[:, :, -1:], "keys": k, "values": v[:, :, :-1], "u_last": u_value[:, -1:],
                  "constants": (self.key.decode_constants(), self.value.decode_constants()),
-                 "stores": (None, None)}
+                 "projection": fused_projection(self.key, self.value), "stores": (None, None)}
         return self.combine_merged(k, v), cache
 
     def step(self, x: torch.Tensor, cache: dict) -> tuple[torch.Tensor, dict]:
         """Output (B, 1, C) at the new position T for its input ``x`` (B, 1, C)."""
-        u_key, u_value = self.key.W_phi(x), self.value.W_psi(x)  # (B, 1, C) each
+        if cache["projection"] is not None:  # W_φ, W_ψ stacked once per sequence: one matmul
+            u_key, u_value = F.linear(x, *cache["projection"]).chunk(2, dim=-1)  # (B, 1, C) each
+        else:
+            u_key, u_value = self.key.W_phi(x), self.value.W_psi(x)
         key_constants, value_constants = cache["constants"]  # λ, α of both extractors
         k, kbar = self.key.step(u_key, cache["kbar"], key_constants)  # (B, H, 1, d) each
         # eq. 7's look-ahead: W_ψ x_T completes the value of position T-1
@@ -204,8 +209,8 @@ class ContextualMemory(nn.Module):
         keys = cache["keys"]  # k_0..k_{T-1}: position T reads strictly earlier positions
         y = F.scaled_dot_product_attention(k, keys, values, scale=self.attn_scale)  # (B, H, 1, d)
         keys, key_store = appended(keys, key_store, k)
-        cache = {"kbar": kbar, "keys": keys, "values": values, "u_last": u_value,
-                 "constants": cache["constants"], "stores": (key_store, value_store)}
+        cache = {**cache, "kbar": kbar, "keys": keys, "values": values, "u_last": u_value,
+                 "stores": (key_store, value_store)}
         return self.combine(y), cache
 
 

@@ -75,14 +75,29 @@ def normalize(x: torch.Tensor, scale: torch.Tensor | None = None) -> torch.Tenso
 
 
 def _normalize_and_scale(x: torch.Tensor, norm: bool, alpha: torch.Tensor | None,
-                         heads_major: bool = False, fused: bool = True) -> torch.Tensor:
-    """``fused=False``: the plain ops, for one decoding position, where the fused Function's
-    fixed cost (about 100 µs) would outweigh its work."""
-    if norm and fused:  # fused forward and backward (mosaic.fused_features); same values as normalize()
+                         heads_major: bool = False) -> torch.Tensor:
+    if norm:  # fused forward and backward (mosaic.fused_features); same values as normalize()
         return scaled_normalize(x, _ones_if_none(alpha, x.shape[1], x), heads_major)
-    if norm:
-        return normalize(x, alpha)
     return x if alpha is None else x * alpha[:, None, None]
+
+
+# -- incremental decoding: one position at a time ------------------------------------------------
+# At one position per sequence every op costs its fixed overhead (tens of µs with two threads)
+# more than its work: the per-unit scalars are computed once per generated sequence, shaped for
+# broadcasting, and the normalisation is four plain ops instead of the fused Function.
+def _decode_constants(lam: torch.Tensor | None, alpha: torch.Tensor | None) -> dict:
+    """λ and α (H,) of an extractor as (H, 1, 1), or None where the extractor has none."""
+    return {"lam": None if lam is None else lam[:, None, None],
+            "alpha": None if alpha is None else alpha[:, None, None]}
+
+
+def _finish_one_position(x: torch.Tensor, norm: bool, alpha: torch.Tensor | None) -> torch.Tensor:
+    """``α x / (‖x‖ + ε)`` (or ``α x`` without normalisation) for ``x`` (B, H, 1, d) and ``alpha``
+    (H, 1, 1) or None: the values of :func:`_normalize_and_scale`."""
+    if norm:
+        n = torch.linalg.vector_norm(x, dim=-1, keepdim=True) + NORM_EPS
+        return x / n if alpha is None else x * (alpha / n)
+    return x if alpha is None else x * alpha
 
 
 def _ones_if_none(alpha: torch.Tensor | None, n_head: int, like: torch.Tensor) -> torch.Tensor:
@@ -157,10 +172,9 @@ class KeyExtractor(nn.Module):
         return self.finish(self.leaky(u), heads_major)  # (B, H, T, d)
 
     def decode_constants(self) -> dict:
-        """λ_φ (H, 1, 1) and α_φ (H,) for incremental decoding: fixed while a sequence is
-        generated, so a decoding cache computes them once instead of at every token."""
-        lam = self.lam()
-        return {"lam": None if lam is None else lam[:, None, None], "alpha": self.alpha()}
+        """λ_φ and α_φ (H, 1, 1) for incremental decoding: fixed while a sequence is generated,
+        so a decoding cache computes them once instead of at every token."""
+        return _decode_constants(self.lam(), self.alpha())
 
     def step(self, u: torch.Tensor, state: torch.Tensor | None,
              constants: dict | None = None) -> tuple[torch.Tensor, torch.Tensor]:
@@ -171,7 +185,7 @@ class KeyExtractor(nn.Module):
         kbar = split_heads(u, self.n_head)
         if c["lam"] is not None and state is not None:
             kbar = kbar + c["lam"] * state
-        return _normalize_and_scale(kbar, self.normalize, c["alpha"], fused=False), kbar
+        return _finish_one_position(kbar, self.normalize, c["alpha"]), kbar
 
 
 class ValueExtractor(nn.Module):
@@ -225,9 +239,8 @@ class ValueExtractor(nn.Module):
         return self.from_projection(self.W_psi(x), None if x_next is None else self.W_psi(x_next))
 
     def decode_constants(self) -> dict:
-        """λ_ψ (H, 1, 1) and α_ψ (H,), as :meth:`KeyExtractor.decode_constants`."""
-        lam = self.lam()
-        return {"lam": None if lam is None else lam[:, None, None], "alpha": self.alpha()}
+        """λ_ψ and α_ψ (H, 1, 1), as :meth:`KeyExtractor.decode_constants`."""
+        return _decode_constants(self.lam(), self.alpha())
 
     def step(self, u_last: torch.Tensor, u_next: torch.Tensor, constants: dict | None = None) -> torch.Tensor:
         """One position of incremental decoding: the value (B, H, 1, d) of position T-1 from
@@ -236,7 +249,7 @@ class ValueExtractor(nn.Module):
         c = self.decode_constants() if constants is None else constants
         ahead = split_heads(u_next, self.n_head)
         v = ahead if c["lam"] is None else split_heads(u_last, self.n_head) + c["lam"] * ahead
-        return _normalize_and_scale(v, self.normalize, c["alpha"], fused=False)
+        return _finish_one_position(v, self.normalize, c["alpha"])
 
     def from_projection(self, u: torch.Tensor, u_next: torch.Tensor | None = None) -> torch.Tensor:
         """Values (B, H, T, d) from the projections ``u = W_ψ x`` (B, T, C) and ``u_next = W_ψ x_T``
@@ -256,18 +269,25 @@ class ValueExtractor(nn.Module):
         return _normalize_and_scale(v, self.normalize, self.alpha())
 
 
+def fused_projection(key: KeyExtractor, value: ValueExtractor) -> tuple[torch.Tensor, torch.Tensor | None] | None:
+    """``W_φ`` and ``W_ψ`` stacked, (2C, C), and their biases, where both are plain ``nn.Linear``
+    (the three-moons model passes structured layers instead); else None."""
+    if type(key.W_phi) is not nn.Linear or type(value.W_psi) is not nn.Linear:
+        return None
+    weight = torch.cat([key.W_phi.weight, value.W_psi.weight])
+    bias = None if key.W_phi.bias is None else torch.cat([key.W_phi.bias, value.W_psi.bias])
+    return weight, bias
+
+
 def fused_keys_values(key: KeyExtractor, value: ValueExtractor,
                       x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor] | None:
     """Keys and values (B, H, T, d) of every position of ``x`` (B, T, C) with ``W_φ`` and ``W_ψ``
     as one C → 2C matmul and both feature chains in the CPU kernel (one gradient tensor for the
     fused projection), where that applies: plain ``nn.Linear`` projections and both extractors
     on the kernel path. Else None (the caller runs ``key(x)`` and ``value(x)``)."""
-    if type(key.W_phi) is not nn.Linear or type(value.W_psi) is not nn.Linear:
-        return None
+    projection = fused_projection(key, value)
     key_params, value_params = key.kernel_params(x), value.kernel_params(x)
-    if key_params is None or value_params is None:
+    if projection is None or key_params is None or value_params is None:
         return None
-    weight = torch.cat([key.W_phi.weight, value.W_psi.weight])  # (2C, C)
-    bias = None if key.W_phi.bias is None else torch.cat([key.W_phi.bias, value.W_psi.bias])
-    u = F.linear(x, weight, bias)  # (B, T, 2C) = [W_φ x, W_ψ x]
+    u = F.linear(x, *projection)  # (B, T, 2C) = [W_φ x, W_ψ x]
     return key_value_features(u, *key_params, *value_params, key.n_head)
