@@ -121,9 +121,10 @@ class ContextualMemory(nn.Module):
     the combination ``W_z``.
 
     Incremental decoding (:meth:`prefill`, :meth:`step`) keeps, per sequence, the leaky-average
-    state ``k̄_{T-1}``, the keys ``k_0..k_{T-1}``, the completed values ``v_0..v_{T-2}``,
-    ``W_ψ x_{T-1}``, and per sequence both extractors' λ, α and ``[W_φ; W_ψ]`` stacked: when ``x_T`` arrives, ``v_{T-1}`` is completed with its look-ahead
-    ``W_ψ x_T`` (eq. 7) before position T reads keys and values ``0..T-1`` (eq. 8).
+    state ``k̄_{T-1}``, the keys ``k_0..k_{T-1}``, the completed values ``v_0..v_{T-2}`` and
+    ``W_ψ x_{T-1}`` (plus both extractors' λ, α and ``[W_φ; W_ψ]`` stacked, computed once): when
+    ``x_T`` arrives, ``v_{T-1}`` is completed with its look-ahead ``W_ψ x_T`` (eq. 7) before
+    position T reads keys and values ``0..T-1`` (eq. 8).
     """
 
     def __init__(

@@ -285,9 +285,9 @@ def fused_keys_values(key: KeyExtractor, value: ValueExtractor,
     as one C → 2C matmul and both feature chains in the CPU kernel (one gradient tensor for the
     fused projection), where that applies: plain ``nn.Linear`` projections and both extractors
     on the kernel path. Else None (the caller runs ``key(x)`` and ``value(x)``)."""
-    projection = fused_projection(key, value)
     key_params, value_params = key.kernel_params(x), value.kernel_params(x)
-    if projection is None or key_params is None or value_params is None:
+    projection = None if key_params is None or value_params is None else fused_projection(key, value)
+    if projection is None:
         return None
     u = F.linear(x, *projection)  # (B, T, 2C) = [W_φ x, W_ψ x]
     return key_value_features(u, *key_params, *value_params, key.n_head)
