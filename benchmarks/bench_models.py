@@ -43,8 +43,9 @@ from benchmarks.measure import (  # noqa: E402
 )
 from benchmarks.memory import peak_step_memory  # noqa: E402
 from benchmarks.scaling import MIB, plot_scaling, run_scaling  # noqa: E402
-from mosaic import available_models, cpu_kernels  # noqa: E402
-from mosaic.config import run_cli  # noqa: E402
+from mosaic import available_models
+from mosaic.kernels import cpu as cpu_kernels  # noqa: E402
+from mosaic.harness.config import run_cli  # noqa: E402
 
 PRESETS = Path(__file__).with_name("presets.yaml")
 SECTIONS = ("throughput", "breakdown", "leaky", "generation", "memory")

@@ -30,8 +30,8 @@ from typing import Any
 import pandas as pd
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-from mosaic.config import run_cli  # noqa: E402
-from mosaic.io import write_table  # noqa: E402
+from mosaic.harness.config import run_cli  # noqa: E402
+from mosaic.harness.io import write_table  # noqa: E402
 
 COLUMNS = ["experiment", "rule", "job", "architecture", "wall_s", "cpu_s", "max_rss_mb"]
 

@@ -4,8 +4,8 @@
 
 What it measures is what users run, through the real command lines:
 
-1. **Trials.** Story data is prepared once (``python -m mosaic.data prepare``, smoke scale) and one
-   uninterrupted ``python -m mosaic.lm train`` run (a one-block mosaic, smoke sizes, a checkpoint
+1. **Trials.** Story data is prepared once (``python -m mosaic stories prepare``, smoke scale) and one
+   uninterrupted ``python -m mosaic stories train`` run (a one-block mosaic, smoke sizes, a checkpoint
    every ``--checkpoint-interval`` steps) is the reference. Each trial starts the same command,
    waits until ``metrics.jsonl`` reports a random step, sends SIGKILL (even trials) or SIGTERM
    (odd trials), restarts the same command and compares the result with the reference: every
@@ -43,7 +43,7 @@ import torch
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
-from mosaic.io import write_text  # noqa: E402
+from mosaic.harness.io import write_text  # noqa: E402
 
 CONFIGS = ("config/config.yaml", "config/smoke.yaml")  # model and data sizes come from here
 ARCH, DEPTH = "mosaic", 1
@@ -148,7 +148,7 @@ class Trial:
 
 def train_command(data: Path, out: Path, steps: int, checkpoint_interval: int) -> list[str]:
     """The story-LM training CLI at smoke sizes, logging every step (the kill trigger)."""
-    cmd = [sys.executable, "-m", "mosaic.lm", "train"]
+    cmd = [sys.executable, "-m", "mosaic", "stories", "train"]
     for cfg in CONFIGS:
         cmd += ["--config", str(REPO / cfg)]
     cmd += ["--arch", ARCH, "--set", f"n_layer={DEPTH}", "--data", str(data), "--out", str(out),
@@ -207,7 +207,7 @@ def resumed_from(log: Path) -> int:
 def prepare(workdir: Path, steps: int, checkpoint_interval: int) -> tuple[Path, Path]:
     """Prepare the story data and train the uninterrupted reference; returns (data, reference)."""
     data, ref = workdir / "data", workdir / "reference"
-    cmd = [sys.executable, "-m", "mosaic.data", "prepare", "--out", str(data)]
+    cmd = [sys.executable, "-m", "mosaic", "stories", "prepare", "--out", str(data)]
     for cfg in CONFIGS:
         cmd += ["--config", str(REPO / cfg)]
     _run(cmd, workdir / "data.log")

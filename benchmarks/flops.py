@@ -35,11 +35,11 @@ from __future__ import annotations
 
 import torch.nn as nn
 
-from baselines.recurrent import RecurrentLM
-from baselines.ssm import SSM, Mamba2Mixer
-from baselines.transformer import Transformer
-from mosaic.features import KeyExtractor, ValueExtractor
-from mosaic.model import MemoryMosaic
+from mosaic.baselines.recurrent import RecurrentLM
+from mosaic.baselines.ssm import SSM, Mamba2Mixer
+from mosaic.baselines.transformer import Transformer
+from mosaic.model.features import KeyExtractor, ValueExtractor
+from mosaic.model.network import MemoryMosaic
 
 
 def matmul_params(model: nn.Module) -> int:

@@ -19,12 +19,12 @@ from typing import Callable
 import numpy as np
 import torch
 
-import mosaic.fused_features as fused_module
-import mosaic.leaky_average as leaky_module
+import mosaic.kernels.autograd as fused_module
+import mosaic.model.leaky_average as leaky_module
 from mosaic import build_model
 from mosaic.interface import LanguageModel
-from mosaic.slot_attention import slot_attention
-from mosaic.train import resolve_device
+from mosaic.kernels.slot_attention import slot_attention
+from mosaic.harness.train import resolve_device
 
 PRECISIONS = ("fp32", "bf16")
 
@@ -136,7 +136,7 @@ def block_part_fns(model_cfg: dict, arch_options: dict | None, batch: int, ctx: 
     """Forward + backward callables of the two layers of a mosaic block and of a transformer
     block, and of the fused SDPA kernel each mosaic layer calls, alone, on random inputs of the
     shapes it sees (the contextual memory's T-1 shifted queries; the persistent memory's batch
-    folded into B·T queries against its slots, through ``mosaic.slot_attention``: the fused
+    folded into B·T queries against its slots, through ``mosaic.kernels.slot_attention``: the fused
     kernel where it is available, else SDPA), and of one of the block's five d×d projections."""
     mosaic = build("mosaic", model_cfg, ctx, arch_options, device).blocks[0]
     gpt = build("transformer", model_cfg, ctx, arch_options, device).blocks[0]

@@ -18,7 +18,7 @@ import re
 from pathlib import Path
 
 # torch._dynamo: the first optimiser a process builds imports it (seconds); import it once, here.
-_PRELOAD = ["torch", "torch._dynamo", "mosaic", "baselines", "benchmarks.measure"]
+_PRELOAD = ["torch", "torch._dynamo", "mosaic", "mosaic.baselines", "benchmarks.measure"]
 
 
 def _status_kib(field: str) -> int:

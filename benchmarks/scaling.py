@@ -2,7 +2,7 @@
 (``results/figures/perf_scaling.png``; rule ``perf_scaling`` in workflow/rules/performance.smk).
 
 The sweep is sized by the ``performance:`` section of the workflow config (or a preset's
-``scaling:`` entry, same keys; ``workflow/schemas/performance.schema.yaml``): a fixed batch at
+``scaling:`` entry, same keys; ``mosaic/harness/schemas/performance.schema.yaml``): a fixed batch at
 every context, so tokens/s falls with T where a token's cost grows with T (attention, the
 mosaic's kernel smoothing: O(T) per token, O(T²) per sequence) and stays flat for the
 recurrent and state-space models (O(1) per token); memory is measured in fresh processes
@@ -56,7 +56,7 @@ def plot_scaling(df: pd.DataFrame, png_path, title: str) -> None:
     """Two panels, tokens/s and peak step memory against context, one line per architecture."""
     from matplotlib.ticker import FuncFormatter, NullFormatter
 
-    from mosaic.plotting import arch_color, new_figure, save_figure, set_style
+    from mosaic.harness.plotting import arch_color, new_figure, save_figure, set_style
 
     set_style()
     fig, (ax_speed, ax_mem) = new_figure(ncols=2)

@@ -1,7 +1,7 @@
 """Memory Mosaics: networks of associative memories (Zhang et al., ICLR 2025), and the harness
 that compares them with transformers, RNNs and SSMs."""
-from .interface import IGNORE_INDEX, LanguageModel, LMConfig
-from .registry import available_models, build_model, register_model, resolve_model
+from mosaic.interface import IGNORE_INDEX, LanguageModel, LMConfig
+from mosaic.registry import available_models, build_model, register_model, resolve_model
 
 __all__ = [
     "IGNORE_INDEX",

@@ -39,7 +39,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from .config import reject_unknown_keys
+from mosaic.harness.config import reject_unknown_keys
 
 IGNORE_INDEX = -100  # targets with this value take no part in the loss (PyTorch's default)
 

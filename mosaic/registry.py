@@ -9,6 +9,12 @@
 3. an entry point in the group ``mosaic.models`` of an installed distribution.
 
 Nothing else in the harness may special-case an architecture by name.
+
+**Run directories are data.** A name the user gives (config, command line, code) is imported as
+asked. A name read from a file, e.g. the ``arch`` of a run's ``config.json``, is built only when
+:func:`loadable_from_run` allows it: a registered name, an installed entry point, or a plug-in
+path the user trusted with :func:`trust_plugins` (the CLIs do it for ``--allow-plugin`` and for
+the architectures their config section lists). Loading a run never imports a module it names.
 """
 from __future__ import annotations
 
@@ -19,11 +25,12 @@ from typing import Any, Callable
 
 import torch
 
-from .interface import LanguageModel, check_interface
+from mosaic.interface import LanguageModel, check_interface
 
 ENTRY_POINT_GROUP = "mosaic.models"
 _REGISTRY: dict[str, type[LanguageModel]] = {}
 _BUILTINS_LOADED = False
+_TRUSTED_PLUGINS: set[str] = set()  # plug-in paths the user named (see the module docstring)
 
 
 def register_model(name: str) -> Callable[[type[LanguageModel]], type[LanguageModel]]:
@@ -42,8 +49,8 @@ def _load_builtins() -> None:
     global _BUILTINS_LOADED
     if not _BUILTINS_LOADED:
         _BUILTINS_LOADED = True
-        importlib.import_module("mosaic.model")
-        importlib.import_module("baselines")
+        importlib.import_module("mosaic.model.network")
+        importlib.import_module("mosaic.baselines")
 
 
 def available_models() -> list[str]:
@@ -51,6 +58,20 @@ def available_models() -> list[str]:
     names = set(_REGISTRY)
     names.update(ep.name for ep in entry_points(group=ENTRY_POINT_GROUP))
     return sorted(names)
+
+
+def trust_plugins(names) -> None:
+    """Allow the plug-in paths ``names`` (``package.module:Class``) to be built from run files."""
+    _TRUSTED_PLUGINS.update(n for n in names if isinstance(n, str) and ":" in n)
+
+
+def loadable_from_run(name: str) -> bool:
+    """Whether architecture ``name``, read from a run directory's files, may be built: registered,
+    an installed entry point, or a plug-in path passed to :func:`trust_plugins`."""
+    _load_builtins()
+    if name in _REGISTRY or name in _TRUSTED_PLUGINS:
+        return True
+    return ":" not in name and any(ep.name == name for ep in entry_points(group=ENTRY_POINT_GROUP))
 
 
 def _from_dotted_path(path: str) -> type:

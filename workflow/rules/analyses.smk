@@ -2,12 +2,12 @@
 #
 #   trained checkpoints (stories_train, or analyses_train for single-block models)
 #     -> measurement CSVs  results/measurements/<runs group>/<run>/{position_loss_<corpus>,attention_val}_x<factor>.csv
-#     -> figures + tables  (python -m mosaic.analyses fig10|fig12|fig13|fig15)
+#     -> figures + tables  (python -m mosaic analyses fig10|fig12|fig13|fig15)
 #
 # Plotting rules only read checkpoints; nothing is re-trained by them. Models are named in the
 # `analyses` config by architecture (= its single-block run: stories/<arch>_L1 when 1 is in
 # stories.depths, else trained here as analyses/<arch>_L1) or by a key of analyses.extra_models
-# (single-block models trained here with `python -m mosaic.lm train --set ...`).
+# (single-block models trained here with `python -m mosaic stories train --set ...`).
 import re
 import shlex
 
@@ -89,7 +89,7 @@ rule analyses_ood_data:
     benchmark:
         f"{BENCHMARKS}/analyses/ood_data.tsv"
     shell:
-        "python -m mosaic.data prepare-ood --config-json {params.cfg:q} --data {STORY_DATA:q}"
+        "python -m mosaic stories prepare-ood --config-json {params.cfg:q} --data {STORY_DATA:q}"
         " --out {OOD_DATA:q} > {log:q} 2>&1"
 
 
@@ -127,7 +127,7 @@ rule analyses_train:
     benchmark:
         f"{BENCHMARKS}/analyses/train_{{name}}.tsv"
     shell:
-        "python -m mosaic.lm train --config-json {params.cfg:q} --arch {params.arch:q} {params.hparams}"
+        "python -m mosaic stories train --config-json {params.cfg:q} --arch {params.arch:q} {params.hparams}"
         " {params.model} {params.train} --data {STORY_DATA:q} --out {params.run:q}"
         " --device {DEVICE} --threads {threads} --no-progress > {log:q} 2>&1"
 
@@ -151,6 +151,8 @@ rule analyses_measure:
         split=lambda wildcards: AN_CORPORA[wildcards.corpus][1],
         windows=lambda wildcards: an_settings(wildcards.kind, wildcards.factor)["windows"],
         batch_size=lambda wildcards: an_settings(wildcards.kind, wildcards.factor)["batch_size"],
+        plugins=lambda wildcards: plugin_args(
+            STORIES["architectures"] + [spec["arch"] for spec in AN["extra_models"].values()]),
     threads: THREADS
     resources:
         **job_resources("lm_eval"),
@@ -159,10 +161,10 @@ rule analyses_measure:
     benchmark:
         f"{BENCHMARKS}/analyses/{{group}}_{{run}}_{{kind}}_{{corpus}}_x{{factor}}.tsv"
     shell:
-        "python -m mosaic.analyses {params.command} --run {RUNS}/{wildcards.group}/{wildcards.run}"
+        "python -m mosaic analyses {params.command} --run {RUNS}/{wildcards.group}/{wildcards.run}"
         " --data {params.data:q} --split {params.split} --corpus {wildcards.corpus}"
         " --context-factor {wildcards.factor} --windows {params.windows} --batch-size {params.batch_size}"
-        " --out {output:q} --device {DEVICE} --threads {threads} > {log:q} 2>&1"
+        " --out {output:q} --device {DEVICE} --threads {threads} {params.plugins} > {log:q} 2>&1"
 
 
 # -- figures -------------------------------------------------------------------------------------
@@ -206,7 +208,7 @@ rule fig10:
     log:
         f"{LOGS}/analyses/fig10.log",
     shell:
-        "python -m mosaic.analyses fig10 --ood {input.ood:q} --val {input.val:q} --split-at {params.split_at}"
+        "python -m mosaic analyses fig10 --ood {input.ood:q} --val {input.val:q} --split-at {params.split_at}"
         " --out {output.png:q} --table {TABLES}/fig10_ood_position_loss --summary {TABLES}/fig10_ood_summary"
         " > {log:q} 2>&1"
 
@@ -228,7 +230,7 @@ rule fig12:
     log:
         f"{LOGS}/analyses/fig12.log",
     shell:
-        "python -m mosaic.analyses fig12 --inputs {input:q} --out {output:q} > {log:q} 2>&1"
+        "python -m mosaic analyses fig12 --inputs {input:q} --out {output:q} > {log:q} 2>&1"
 
 
 rule fig13:
@@ -251,7 +253,7 @@ rule fig13:
     log:
         f"{LOGS}/analyses/fig13.log",
     shell:
-        "python -m mosaic.analyses fig13 --attention {input.attention:q} --loss {input.loss:q}"
+        "python -m mosaic analyses fig13 --attention {input.attention:q} --loss {input.loss:q}"
         " --out {output:q} > {log:q} 2>&1"
 
 
@@ -284,5 +286,5 @@ rule fig15:
     log:
         f"{LOGS}/analyses/fig15.log",
     shell:
-        "python -m mosaic.analyses fig15 --input {input:q} --window {params.window} --out {output.png:q}"
+        "python -m mosaic analyses fig15 --input {input:q} --window {params.window} --out {output.png:q}"
         " --table {TABLES}/fig15_lambda_width > {log:q} 2>&1"

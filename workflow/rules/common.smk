@@ -17,13 +17,13 @@
 #       threads: THREADS
 #       log: f"{LOGS}/three_moons/train_{{run}}.log"
 #       benchmark: f"{BENCHMARKS}/three_moons/train_{{run}}.tsv"
-#       shell: "python -m mosaic.three_moons train --run {wildcards.run} --config-json {params.cfg:q} "
+#       shell: "python -m mosaic three-moons train --run {wildcards.run} --config-json {params.cfg:q} "
 #              "--device {params.device} --threads {threads} > {log:q} 2>&1"
 #   rule fig04:
 #       input: declare_output(f"{FIGURES}/fig04_three_moons.png", "Three moons ...",
 #                             "Paper Fig. 4: ...", "Three moons", runs=[...])
 import json
-import os
+import shlex
 import sys
 from pathlib import Path
 
@@ -31,34 +31,27 @@ import yaml
 from snakemake.utils import validate
 
 
-# Jobs run `python -m mosaic...`: make the package next to the Snakefile importable even when the
-# workflow runs in another directory (--directory) and the package is not pip-installed.
-if (Path(workflow.basedir) / "mosaic" / "__init__.py").is_file():
-    os.environ["PYTHONPATH"] = os.pathsep.join(
-        p for p in (workflow.basedir, os.environ.get("PYTHONPATH", "")) if p
-    )
-    if workflow.basedir not in sys.path:  # this file and report.smk import mosaic in-process
-        sys.path.insert(0, workflow.basedir)
-
-from mosaic.config import check_section  # noqa: E402
+# Jobs run `python -m mosaic ...` from the working directory (the checkout; `python -m` puts it
+# on sys.path), or the installed package. Nothing here changes the environment.
+from mosaic.harness.config import SCHEMA_DIR, check_section
 
 # -- config: top level, then each experiment section that has a schema --------------------------------
-_SCHEMAS = Path(workflow.basedir) / "workflow" / "schemas"
+_SCHEMAS = SCHEMA_DIR  # shipped with the package: mosaic/harness/schemas
 _TOP_LEVEL_KEYS = sorted(yaml.safe_load((_SCHEMAS / "config.schema.yaml").read_text())["properties"])
 _unknown = sorted(set(config) - set(_TOP_LEVEL_KEYS))
 if _unknown:
     raise ValueError(
         f"unknown top-level config key(s) {_unknown}; allowed: {_TOP_LEVEL_KEYS}. "
-        "A new experiment section must be added to workflow/schemas/config.schema.yaml."
+        "A new experiment section must be added to mosaic/harness/schemas/config.schema.yaml."
     )
 # check_section first: one line naming the key path (Snakemake's validate() prints the whole
 # schema after its message); validate() then fills schema defaults.
 check_section(config, "config")
-validate(config, "../schemas/config.schema.yaml")
+validate(config, str(_SCHEMAS / "config.schema.yaml"))
 for _section in sorted(k for k in config if isinstance(config[k], dict)):
     if (_SCHEMAS / f"{_section}.schema.yaml").is_file():
         check_section(config[_section], _section)
-        validate(config[_section], f"../schemas/{_section}.schema.yaml")
+        validate(config[_section], str(_SCHEMAS / f"{_section}.schema.yaml"))
 
 SCALE = config["scale"]
 DEVICE = config["device"]
@@ -118,6 +111,12 @@ def declare_output(path, title, caption, section, scale_note="", runs=(), summar
     if path not in ALL_TARGETS:
         ALL_TARGETS.append(flagged)
     return flagged
+
+
+def plugin_args(names):
+    """`--allow-plugin NAME` for every plug-in path among architecture `names`: steps that load a
+    trained run build only architectures the user named (a run directory is data)."""
+    return " ".join(f"--allow-plugin {shlex.quote(n)}" for n in names if ":" in n)
 
 
 def section_json(name):

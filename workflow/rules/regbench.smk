@@ -82,7 +82,7 @@ rule regbench_data:
     benchmark:
         f"{BENCHMARKS}/regbench/data.tsv"
     shell:
-        "python -m mosaic.regbench generate --config-json {params.cfg:q} --out {RB_DATA:q} > {log:q} 2>&1"
+        "python -m mosaic regbench generate --config-json {params.cfg:q} --out {RB_DATA:q} > {log:q} 2>&1"
 
 
 rule regbench_ngram:
@@ -101,7 +101,7 @@ rule regbench_ngram:
     log:
         f"{LOGS}/regbench/ngram.log",
     shell:
-        "python -m mosaic.regbench ngram --data {RB_DATA:q} --split test --out {output.csv:q} > {log:q} 2>&1"
+        "python -m mosaic regbench ngram --data {RB_DATA:q} --split test --out {output.csv:q} > {log:q} 2>&1"
 
 
 rule regbench_train:
@@ -128,7 +128,7 @@ rule regbench_train:
     benchmark:
         f"{BENCHMARKS}/regbench/train_{{arch}}_N{{n}}_{{point}}.tsv"
     shell:
-        "python -m mosaic.regbench train --config-json {params.cfg:q} --arch {params.arch:q} --n-train {wildcards.n}"
+        "python -m mosaic regbench train --config-json {params.cfg:q} --arch {params.arch:q} --n-train {wildcards.n}"
         " {params.point} --data {RB_DATA:q} --out {params.run:q} --device {DEVICE} --threads {threads}"
         " --no-progress > {log:q} 2>&1"
 
@@ -144,14 +144,15 @@ rule regbench_select:
     params:
         runs=lambda wildcards: rb_point_dirs(wildcards.arch, wildcards.n),
         batch_size=RB["batch_size"],
+        plugins=lambda wildcards: plugin_args([RB_ARCHS[wildcards.arch]]),
     threads: THREADS
     resources:
         **job_resources("regbench_eval"),
     log:
         f"{LOGS}/regbench/select_{{arch}}_N{{n}}.log",
     shell:
-        "python -m mosaic.regbench select --runs {params.runs:q} --data {RB_DATA:q} --batch-size {params.batch_size}"
-        " --out {output:q} --device {DEVICE} --threads {threads} > {log:q} 2>&1"
+        "python -m mosaic regbench select --runs {params.runs:q} --data {RB_DATA:q} --batch-size {params.batch_size}"
+        " --out {output:q} --device {DEVICE} --threads {threads} {params.plugins} > {log:q} 2>&1"
 
 
 rule fig11:
@@ -196,7 +197,7 @@ rule fig11:
     log:
         f"{LOGS}/regbench/fig11.log",
     shell:
-        "python -m mosaic.regbench fig11 --selections {input.selections:q} --ngram {input.ngram:q}"
+        "python -m mosaic regbench fig11 --selections {input.selections:q} --ngram {input.ngram:q}"
         " --out {output.png:q} --table {params.table:q} --compare {params.compare:q} --scale {SCALE}"
         " > {log:q} 2>&1"
 
@@ -224,5 +225,5 @@ rule table4:
     log:
         f"{LOGS}/regbench/table4.log",
     shell:
-        "python -m mosaic.regbench table4 --selections {input.selections:q} --data {RB_DATA:q}"
+        "python -m mosaic regbench table4 --selections {input.selections:q} --data {RB_DATA:q}"
         " --ngram {input.ngram:q} --out {params.out:q} > {log:q} 2>&1"

@@ -18,7 +18,7 @@ rule results_index:
     log:
         f"{LOGS}/results_index.log",
     shell:
-        "python -m mosaic.results_index --manifest-json {params.manifest:q} --scale {params.scale:q}"
+        "python -m mosaic results-index --manifest-json {params.manifest:q} --scale {params.scale:q}"
         " --readme {output.readme:q} --outputs-json {output.outputs:q} > {log:q} 2>&1"
 
 
@@ -33,6 +33,6 @@ _captions = {entry["path"]: str(caption_path(entry["path"])) for entry in DECLAR
 if not (workflow.remote_exec or workflow.subprocess_exec) and (
     _building_report() or not all(Path(c).is_file() for c in _captions.values())
 ):
-    from mosaic.results_index import write_captions
+    from mosaic.harness.results_index import write_captions
 
     write_captions(DECLARED_OUTPUTS, SCALE, _captions)

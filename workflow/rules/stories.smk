@@ -35,7 +35,7 @@ rule stories_data:
     benchmark:
         f"{BENCHMARKS}/stories/data.tsv"
     shell:
-        "python -m mosaic.data prepare --config-json {params.cfg:q} --out {STORY_DATA:q} > {log:q} 2>&1"
+        "python -m mosaic stories prepare --config-json {params.cfg:q} --out {STORY_DATA:q} > {log:q} 2>&1"
 
 
 rule table2:
@@ -53,7 +53,7 @@ rule table2:
     log:
         f"{LOGS}/stories/table2.log",
     shell:
-        "python -m mosaic.data table2 --data {STORY_DATA:q} --out {TABLES}/table2_corpus_stats > {log:q} 2>&1"
+        "python -m mosaic stories table2 --data {STORY_DATA:q} --out {TABLES}/table2_corpus_stats > {log:q} 2>&1"
 
 
 rule stories_hparam_run:
@@ -73,7 +73,7 @@ rule stories_hparam_run:
     benchmark:
         f"{BENCHMARKS}/stories/hparams_p{{point}}.tsv"
     shell:
-        "python -m mosaic.lm train --config-json {params.cfg:q} --arch {HP[arch]:q} --set n_layer={HP[depth]}"
+        "python -m mosaic stories train --config-json {params.cfg:q} --arch {HP[arch]:q} --set n_layer={HP[depth]}"
         " --set-train max_steps={HP[max_steps]} --point-json {params.point:q} --data {STORY_DATA:q} --out {params.run:q}"
         " --device {DEVICE} --threads {threads} --no-progress > {log:q} 2>&1"
 
@@ -96,7 +96,7 @@ rule table3:
     log:
         f"{LOGS}/stories/table3.log",
     shell:
-        "python -m mosaic.lm table3 --runs {params.runs:q} --out {TABLES}/table3_hparam_search > {log:q} 2>&1"
+        "python -m mosaic stories table3 --runs {params.runs:q} --out {TABLES}/table3_hparam_search > {log:q} 2>&1"
 
 
 def story_train_inputs(wildcards):
@@ -128,7 +128,7 @@ rule stories_train:
     benchmark:
         f"{BENCHMARKS}/stories/train_{{arch}}_L{{depth}}.tsv"
     shell:
-        "python -m mosaic.lm train --config-json {params.cfg:q} --arch {params.arch:q} --set n_layer={wildcards.depth}"
+        "python -m mosaic stories train --config-json {params.cfg:q} --arch {params.arch:q} --set n_layer={wildcards.depth}"
         " {params.hparams} --data {STORY_DATA:q} --out {params.run:q}"
         " --device {DEVICE} --threads {threads} --no-progress > {log:q} 2>&1"
 
@@ -159,7 +159,7 @@ rule fig09:
     log:
         f"{LOGS}/stories/fig09.log",
     shell:
-        "python -m mosaic.lm fig09 --runs {params.runs:q} --data {STORY_DATA:q} --out {output.png:q}"
+        "python -m mosaic stories fig09 --runs {params.runs:q} --data {STORY_DATA:q} --out {output.png:q}"
         " --losses {TABLES}/stories_final_losses > {log:q} 2>&1"
 
 
@@ -189,5 +189,5 @@ for _rule, _name, _depth, _title, _caption in [
         log:
             f"{LOGS}/stories/{_name}.log",
         shell:
-            "python -m mosaic.lm continuations --config-json {params.cfg:q} --runs {params.runs:q}"
+            "python -m mosaic stories continuations --config-json {params.cfg:q} --runs {params.runs:q}"
             " --data {STORY_DATA:q} --title {params.title:q} --out {output:q} > {log:q} 2>&1"

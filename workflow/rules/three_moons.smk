@@ -3,7 +3,7 @@
 #   train (one_head, three_heads) -> evaluate -> fig04 / fig05 / three_moons_transitions
 #                                 -> fig06 (weights of the 3-head model, decoupling table)
 #
-# Every step is `python -m mosaic.three_moons <subcommand>`; see mosaic/three_moons/__main__.py.
+# Every step is `python -m mosaic three-moons <subcommand>`; see mosaic/three_moons/__main__.py.
 
 TM_CFG = section_json("three_moons")
 TM_THREADS = config["three_moons"]["threads"]
@@ -45,7 +45,7 @@ rule three_moons_train:
     benchmark:
         f"{BENCHMARKS}/three_moons/train_{{tm_run}}.tsv"
     shell:
-        "python -m mosaic.three_moons train --heads {params.heads} --out {params.out:q}"
+        "python -m mosaic three-moons train --heads {params.heads} --out {params.out:q}"
         " --config-json {params.cfg:q} --device {DEVICE} --threads {threads} > {log:q} 2>&1"
 
 
@@ -65,7 +65,7 @@ rule three_moons_evaluate:
     benchmark:
         f"{BENCHMARKS}/three_moons/evaluate_{{tm_run}}.tsv"
     shell:
-        "python -m mosaic.three_moons evaluate --run {params.run:q} --out {output:q}"
+        "python -m mosaic three-moons evaluate --run {params.run:q} --out {output:q}"
         " --config-json {params.cfg:q} --device {DEVICE} --threads {threads} > {log:q} 2>&1"
 
 
@@ -89,7 +89,7 @@ rule three_moons_figure:
     benchmark:
         f"{BENCHMARKS}/three_moons/{{fig}}_{{tm_run}}.tsv"
     shell:
-        "python -m mosaic.three_moons figure --eval {input:q} --out {output.png:q} --title {params.title:q}"
+        "python -m mosaic three-moons figure --eval {input:q} --out {output.png:q} --title {params.title:q}"
         " --config-json {params.cfg:q} > {log:q} 2>&1"
 
 
@@ -108,7 +108,7 @@ rule three_moons_transitions_table:
     benchmark:
         f"{BENCHMARKS}/three_moons/transitions.tsv"
     shell:
-        "python -m mosaic.three_moons transitions {params.evals} --out {output.csv:q}"
+        "python -m mosaic three-moons transitions {params.evals} --out {output.csv:q}"
         " --config-json {params.cfg:q} > {log:q} 2>&1"
 
 
@@ -131,7 +131,7 @@ rule three_moons_weights:
     benchmark:
         f"{BENCHMARKS}/three_moons/fig06.tsv"
     shell:
-        "python -m mosaic.three_moons weights --run {TM_RUNS_DIR}/three_heads --contrast-run {TM_RUNS_DIR}/one_head"
+        "python -m mosaic three-moons weights --run {TM_RUNS_DIR}/three_heads --contrast-run {TM_RUNS_DIR}/one_head"
         " --out {output.png:q} --table {output.table:q} --title {params.title:q}"
         " --config-json {params.cfg:q} > {log:q} 2>&1"
 

@@ -1,0 +1,351 @@
+"""The C kernels (mosaic/csrc, mosaic/cpu_kernels.py) against plain float64 references, forward and
+gradients (1e-5), on shapes that hit every tail of their tiling: the persistent memory's slot
+attention (mosaic/slot_attention.py) and the keys' leaky average + normalisation
+(mosaic/fused_features.py); the PyTorch fallbacks; and the build (cached, atomic, failing cleanly)."""
+import os
+import platform
+import shutil
+from pathlib import Path
+
+import pytest
+import torch
+
+import mosaic.kernels.cpu as ck
+import mosaic.kernels.slot_attention as sa
+from mosaic.model.features import KeyExtractor, ValueExtractor
+from mosaic.kernels.autograd import leaky_normalize, lookahead_normalize, uses_feature_kernel
+from mosaic.model.leaky_average import leaky_average_reference
+from mosaic.model.persistent_memory import PersistentMemory
+
+KERNEL_HERE = (platform.machine().lower() in ("x86_64", "amd64")
+               and torch.backends.cpu.get_cpu_capability() in ("AVX2", "AVX512")
+               and (shutil.which("cc") or shutil.which("gcc")) is not None
+               and os.environ.get("MOSAIC_CPU_KERNELS", "1") != "0")
+needs_kernel = pytest.mark.skipif(not KERNEL_HERE, reason="needs x86-64 with AVX2 and a C compiler")
+
+
+@pytest.fixture(autouse=True)
+def kernel_for_any_size(monkeypatch):
+    """The kernel on every size tested here (in the model, small query counts go to SDPA)."""
+    monkeypatch.setattr(sa, "KERNEL_MIN_ROWS", 1)
+
+
+def explicit(q, K, V):
+    """softmax(q Kᵀ) V per unit in float64, units concatenated: (M, H·d)."""
+    w = torch.softmax(q.double() @ K.double().transpose(1, 2), dim=-1)
+    y = w @ V.double()  # (H, M, d)
+    return y.transpose(0, 1).reshape(q.size(1), -1)
+
+
+def inputs(H, M, N, d, q_scale=1.0, seed=0):
+    gen = torch.Generator().manual_seed(seed)
+    q = torch.randn(H, M, d, generator=gen) * q_scale
+    K = torch.randn(H, N, d, generator=gen) / d**0.5
+    V = torch.randn(H, N, d, generator=gen)
+    g = torch.randn(M, H * d, generator=gen)
+    return q, K, V, g
+
+
+def value_and_grads(fn, q, K, V, g):
+    ts = [t.clone().requires_grad_(True) for t in (q, K, V)]
+    y = fn(*ts)
+    return (y.detach(), *torch.autograd.grad((y * g.to(y.dtype)).sum(), ts))
+
+
+def assert_close(a, b, tol=1e-5):
+    a, b = a.double(), b.double()
+    assert torch.isfinite(a).all()
+    err = ((a - b).abs().max() / b.abs().max().clamp_min(1e-30)).item()
+    assert err < tol, f"relative error {err:.2e}"
+
+
+@needs_kernel
+def test_kernel_is_built_and_taken_here():
+    """On a machine like CI's the fast path must be the one tested, not silently skipped."""
+    assert ck.available()
+    q, K, V, _ = inputs(2, 8, 5, 32)
+    assert sa.uses_kernel(q, K, V)
+
+
+@needs_kernel
+@pytest.mark.parametrize("H,M,N,d", [
+    (2, 50, 37, 32),     # rows and slots not multiples of the 6-row tile or the 16-slot padding
+    (8, 300, 896, 32),   # the default size's table; rows span several 48-row work items
+    (3, 101, 200, 64),   # two 32-column passes
+    (2, 7, 5, 16),       # fewer slots than one padded block
+    (1, 1, 3, 16),       # one query (incremental decoding)
+])
+def test_kernel_equals_explicit_softmax(H, M, N, d):
+    q, K, V, g = inputs(H, M, N, d, q_scale=2.0)
+    assert sa.uses_kernel(q, K, V)
+    got = value_and_grads(sa.slot_attention, q, K, V, g)
+    want = value_and_grads(explicit, q, K, V, g)
+    for a, b in zip(got, want):
+        assert_close(a, b)
+
+
+@needs_kernel
+def test_kernel_handles_large_logits_and_strided_queries():
+    # logits spread over hundreds: most weights underflow to 0, none may become NaN or inf;
+    # queries given as a heads-major view of a (M, H, d) tensor (row stride H·d)
+    H, M, N, d = 4, 40, 64, 32
+    q, K, V, g = inputs(H, M, N, d, q_scale=30.0, seed=1)
+    q_strided = q.transpose(0, 1).contiguous().transpose(0, 1)
+    assert q_strided.stride(1) == H * d and sa.uses_kernel(q_strided, K, V)
+    for a, b in zip(value_and_grads(sa.slot_attention, q_strided, K, V, g), value_and_grads(explicit, q, K, V, g)):
+        assert_close(a, b)
+
+
+@needs_kernel
+def test_kernel_same_for_any_thread_count():
+    q, K, V, g = inputs(3, 97, 70, 32)
+    before = torch.get_num_threads()
+    try:
+        torch.set_num_threads(1)
+        one = value_and_grads(sa.slot_attention, q, K, V, g)
+        torch.set_num_threads(2)
+        two = value_and_grads(sa.slot_attention, q, K, V, g)
+    finally:
+        torch.set_num_threads(before)
+    for a, b in zip(one, two):
+        assert_close(a, b, tol=1e-6)
+
+
+@pytest.mark.parametrize("case", ["float64", "d8", "dropout"])
+def test_fallback_paths_equal_explicit(case):
+    q, K, V, g = inputs(2, 20, 9, 8 if case == "d8" else 16)
+    if case == "float64":
+        q, K, V = q.double(), K.double(), V.double()
+    p = 0.5 if case == "dropout" else 0.0
+    assert not sa.uses_kernel(q, K, V, dropout_p=p)
+    if case == "dropout":  # random weights: check the shape and that it is not the no-dropout value
+        y = sa.slot_attention(q, K, V, dropout_p=p)
+        assert y.shape == (20, 2 * 16) and not torch.allclose(y, sa.slot_attention(q, K, V))
+        return
+    for a, b in zip(value_and_grads(sa.slot_attention, q, K, V, g), value_and_grads(explicit, q, K, V, g)):
+        assert_close(a, b)
+
+
+@needs_kernel
+def test_persistent_memory_layer_same_with_kernel_and_sdpa(monkeypatch):
+    torch.manual_seed(0)
+    layer = PersistentMemory(64, 2, 224)
+    x = torch.randn(3, 17, 64)
+    g = torch.randn(3, 17, 64)
+
+    def run():
+        xs = x.clone().requires_grad_(True)
+        y = layer(xs)
+        grads = torch.autograd.grad((y * g).sum(), [xs, *layer.parameters()])
+        return (y.detach(), *grads)
+
+    fast = run()
+    monkeypatch.setattr(sa, "uses_kernel", lambda *a, **k: False)
+    reference = run()
+    for a, b in zip(fast, reference):
+        assert_close(a, b)
+
+
+def test_decoding_sized_queries_skip_the_kernel(monkeypatch):
+    monkeypatch.setattr(sa, "KERNEL_MIN_ROWS", 256)
+    q, K, V, _ = inputs(2, 255, 7, 16)
+    assert not sa.uses_kernel(q, K, V)
+
+
+@pytest.mark.parametrize("M", [1, sa.FEW_ROWS])
+def test_few_queries_take_the_matmul_path_with_the_same_values(M, monkeypatch):
+    monkeypatch.setattr(sa, "KERNEL_MIN_ROWS", 256)
+
+    def no_sdpa(*args, **kwargs):
+        raise AssertionError("SDPA taken for a decoding-sized query count")
+
+    monkeypatch.setattr(sa, "slot_attention_sdpa", no_sdpa)
+    q, K, V, g = inputs(3, M, 37, 16)
+    for a, b in zip(value_and_grads(sa.slot_attention, q, K, V, g), value_and_grads(explicit, q, K, V, g)):
+        assert_close(a, b)
+
+
+def test_failed_build_falls_back_and_leaves_nothing(tmp_path, monkeypatch, caplog):
+    monkeypatch.setattr(ck, "_lib", None)
+    monkeypatch.setattr(ck, "_cpu_has_avx2", lambda: True)
+    monkeypatch.setenv("MOSAIC_KERNEL_DIR", str(tmp_path / "kernels"))
+    monkeypatch.setenv("CC", shutil.which("false") or "/bin/false")
+    assert not ck.available()
+    assert "mosaic CPU kernels unavailable" in caplog.text
+    assert not list((tmp_path / "kernels").glob("*"))  # no partial library left behind
+    q, K, V, g = inputs(2, 10, 7, 16)
+    assert_close(sa.slot_attention(q, K, V), explicit(q, K, V))  # the SDPA path
+
+
+@needs_kernel
+def test_build_goes_to_the_cache_directory(tmp_path, monkeypatch):
+    monkeypatch.setattr(ck, "_lib", None)
+    monkeypatch.setenv("MOSAIC_KERNEL_DIR", str(tmp_path))
+    assert ck.available()
+    built = list(tmp_path.iterdir())
+    assert len(built) == 1 and built[0].name.startswith("mosaic_kernels-") and built[0].suffix == ".so"
+
+
+
+@needs_kernel
+def test_kernels_join_pytorchs_openmp_runtime_where_it_has_one():
+    """PyTorch on GNU OpenMP: the library is the OpenMP build and binds to PyTorch's libgomp
+    (one in the process), so its threads are PyTorch's workers (csrc/common.h says why)."""
+    if not ck._torch_uses_libgomp():
+        pytest.skip("PyTorch here does not run on GNU OpenMP")
+    assert ck.available() and ck.parallelism().startswith("OpenMP")
+    maps = Path("/proc/self/maps").read_text().splitlines()
+    assert len({line.split()[-1] for line in maps if "libgomp" in line}) == 1
+
+
+@needs_kernel
+def test_failed_openmp_build_falls_back_to_posix_threads(tmp_path, monkeypatch):
+    monkeypatch.setattr(ck, "_lib", None)
+    monkeypatch.setattr(ck, "_parallelism", "none")
+    monkeypatch.setattr(ck, "_torch_uses_libgomp", lambda: True)
+    monkeypatch.setattr(ck, "OPENMP", "-fno-such-option-for-mosaic")  # the compiler rejects it
+    monkeypatch.setenv("MOSAIC_KERNEL_DIR", str(tmp_path))
+    assert ck.available() and ck.parallelism() == "POSIX threads"
+    assert len(list(tmp_path.glob("*.so"))) == 1 and not list(tmp_path.glob("tmp*"))
+    before = torch.get_num_threads()
+    try:
+        torch.set_num_threads(2)
+        q, K, V, g = inputs(3, 100, 37, 32)
+        got = value_and_grads(sa.slot_attention, q, K, V, g)
+        want = value_and_grads(explicit, q.double(), K.double(), V.double(), g.double())
+        for a, b in zip(got, want):
+            assert_close(a, b)
+    finally:
+        torch.set_num_threads(before)
+
+
+# -- keys (leaky average) and values (look-ahead mix), each with its normalisation -------------------
+def explicit_keys(u, lam, alpha, n_head):
+    """Eq. 7's keys with the plain loop over time, float64: α k̄ / (‖k̄‖ + ε), (B, H, T, d)."""
+    B, T, C = u.shape
+    kbar = leaky_average_reference(u.double().view(B, T, n_head, -1).transpose(1, 2), lam.double())
+    return alpha.double()[:, None, None] * kbar / (kbar.norm(dim=-1, keepdim=True) + 1e-10)
+
+
+@needs_kernel
+@pytest.mark.parametrize("B,T,C,H,heads_major", [
+    (2, 37, 64, 2, False),    # d = 32
+    (3, 50, 256, 8, True),    # the default size's units, stored heads-major
+    (1, 1, 16, 2, False),     # one position, d = 8
+    (2, 300, 128, 1, False),  # d = 128, one unit
+    (2, 20, 32, 2, False),    # d = 16 and d = 64: the other unrolled row lengths (ITEM_BY_NV)
+    (1, 40, 128, 2, True),
+])
+def test_key_kernel_equals_loop_over_time(B, T, C, H, heads_major):
+    gen = torch.Generator().manual_seed(B * T + C)
+    u = torch.randn(B, T, C, generator=gen)
+    lam = torch.rand(H, generator=gen) * 0.9 + 0.05
+    alpha = torch.rand(H, generator=gen) * 3 + 0.5
+    g = torch.randn(B, H, T, C // H, generator=gen)
+    assert uses_feature_kernel(u, H)
+
+    def run(fn):
+        ts = [t.clone().requires_grad_(True) for t in (u, lam, alpha)]
+        k = fn(*ts)
+        return (k.detach(), *torch.autograd.grad((k * g.to(k.dtype)).sum(), ts))
+
+    got = run(lambda *ts: leaky_normalize(*ts, H, heads_major))
+    if heads_major:
+        assert got[0].transpose(0, 1).is_contiguous()
+    for a, b in zip(got, run(lambda *ts: explicit_keys(*ts, H))):
+        assert_close(a, b)
+
+
+def explicit_values(u, lam, alpha, n_head):
+    """Eq. 7's values in float64: α (u_t + λ u_{t+1}) / (‖·‖ + ε), look-ahead 0 at the end."""
+    B, T, C = u.shape
+    uh = u.double().view(B, T, n_head, -1).transpose(1, 2)  # (B, H, T, d)
+    ahead = torch.cat([uh[:, :, 1:], torch.zeros_like(uh[:, :, :1])], dim=2)
+    vbar = uh + lam.double()[:, None, None] * ahead
+    return alpha.double()[:, None, None] * vbar / (vbar.norm(dim=-1, keepdim=True) + 1e-10)
+
+
+@needs_kernel
+@pytest.mark.parametrize("B,T,C,H", [(2, 37, 64, 2), (3, 50, 256, 8), (1, 1, 16, 2), (2, 300, 128, 1),
+                                     (2, 20, 32, 2), (1, 40, 128, 2)])
+def test_value_kernel_equals_plain_ops(B, T, C, H):
+    gen = torch.Generator().manual_seed(B * T + C + 1)
+    u = torch.randn(B, T, C, generator=gen)
+    lam = torch.rand(H, generator=gen) * 3 + 0.3
+    alpha = torch.rand(H, generator=gen) * 3 + 0.5
+    g = torch.randn(B, H, T, C // H, generator=gen)
+
+    def run(fn):
+        ts = [t.clone().requires_grad_(True) for t in (u, lam, alpha)]
+        v = fn(*ts)
+        return (v.detach(), *torch.autograd.grad((v * g.to(v.dtype)).sum(), ts))
+
+    got = run(lambda u, lam, alpha: lookahead_normalize(u, None, lam, alpha, H))
+    assert got[0].is_contiguous()
+    for a, b in zip(got, run(lambda *ts: explicit_values(*ts, H))):
+        assert_close(a, b)
+
+
+@needs_kernel
+@pytest.mark.parametrize("extractor", [KeyExtractor, ValueExtractor])
+def test_extractors_same_with_kernel_and_pytorch_path(extractor, monkeypatch):
+    torch.manual_seed(0)
+    ex = extractor(64, 2)
+    x = torch.randn(3, 20, 64)
+    g = torch.randn(3, 2, 20, 32)
+
+    def run():
+        xs = x.clone().requires_grad_(True)
+        k = ex(xs)
+        return (k.detach(), *torch.autograd.grad((k * g).sum(), [xs, *ex.parameters()]))
+
+    fast = run()
+    monkeypatch.setattr(ck, "_lib", False)  # kernels off: chunked scan, fused Python normalisations
+    assert not uses_feature_kernel(x, 2)
+    for a, b in zip(fast, run()):
+        assert_close(a, b)
+
+
+
+@needs_kernel
+@pytest.mark.parametrize("bias", [False, True])
+def test_contextual_memory_fused_projection_same_as_separate_extractors(bias, monkeypatch):
+    """W_φ, W_ψ as one C -> 2C matmul and both feature chains in one Function (one gradient for
+    the fused projection) give the layer's outputs and every parameter's gradient unchanged."""
+    import mosaic.model.contextual_memory as cm_module
+    from mosaic.model.contextual_memory import ContextualMemory
+
+    torch.manual_seed(0)
+    layer = ContextualMemory(64, 4, bias=bias)
+    x, g = torch.randn(2, 30, 64), torch.randn(2, 30, 64)
+    assert cm_module.fused_keys_values(layer.key, layer.value, x) is not None  # the fused path runs
+
+    def run():
+        xs = x.clone().requires_grad_(True)
+        y = layer(xs)
+        return (y.detach(), *torch.autograd.grad((y * g).sum(), [xs, *layer.parameters()]))
+
+    fused = run()
+    monkeypatch.setattr(cm_module, "fused_keys_values", lambda *a: None)  # key(x), value(x) apart
+    for a, b in zip(fused, run()):
+        assert_close(a, b)
+
+
+@needs_kernel
+def test_key_value_features_gradient_of_one_part_alone():
+    """Only the keys in the graph: the values' half of the fused projection gets a zero gradient."""
+    from mosaic.kernels.autograd import key_value_features
+
+    gen = torch.Generator().manual_seed(3)
+    u = torch.randn(2, 12, 64, generator=gen, requires_grad=True)
+    lam, alpha = torch.rand(2, generator=gen), torch.rand(2, generator=gen) + 0.5
+    k, _ = key_value_features(u, lam, alpha, lam, alpha, 2)
+    (grad,) = torch.autograd.grad(k.sum(), [u])
+    assert grad[..., 32:].abs().max() == 0
+    (want,) = torch.autograd.grad(leaky_normalize(u[..., :32], lam, alpha, 2).sum(), [u])
+    assert_close(grad, want)
+
+
+def test_key_kernel_not_taken_off_its_shapes():
+    assert not uses_feature_kernel(torch.randn(2, 4, 12), 2)  # d = 6
+    assert not uses_feature_kernel(torch.randn(2, 4, 16, dtype=torch.float64), 2)
