@@ -17,6 +17,9 @@ include: "workflow/rules/three_moons.smk"
 include: "workflow/rules/stories.smk"
 include: "workflow/rules/analyses.smk"  # after stories.smk: reads its runs and rules
 include: "workflow/rules/regbench.smk"
+include: "workflow/rules/induction.smk"
+# -- the scorecard of the paper's claims, from every experiment's outputs --
+include: "workflow/rules/claims.smk"
 include: "workflow/rules/performance.smk"  # after the experiments: times them all
 # -- generated index of every declared output: must come after the experiments --
 include: "workflow/rules/report.smk"

@@ -38,17 +38,31 @@ import yaml
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from benchmarks import flops  # noqa: E402
 from benchmarks.measure import (  # noqa: E402
-    PRECISIONS, best_times, block_part_fns, build, generation_times, leaky_scaling, leaky_share,
-    loglog_slope, matmul_fns, matmul_peak, paired_ratios, pick_device, round_times, train_step_fn,
+    PRECISIONS,
+    best_times,
+    block_part_fns,
+    build,
+    fast_path_times,
+    generation_times,
+    leaky_scaling,
+    leaky_share,
+    loglog_slope,
+    matmul_fns,
+    matmul_peak,
+    paired_ratios,
+    pick_device,
+    round_times,
+    split_variant,
+    train_step_fn,
 )
 from benchmarks.memory import peak_step_memory  # noqa: E402
 from benchmarks.scaling import MIB, plot_scaling, run_scaling  # noqa: E402
-from mosaic import available_models
-from mosaic.kernels import cpu as cpu_kernels  # noqa: E402
+from mosaic import available_models, kernels  # noqa: E402
 from mosaic.harness.config import run_cli  # noqa: E402
+from mosaic.kernels import cpu as cpu_kernels  # noqa: E402
 
 PRESETS = Path(__file__).with_name("presets.yaml")
-SECTIONS = ("throughput", "breakdown", "leaky", "generation", "memory")
+SECTIONS = ("throughput", "breakdown", "fastpaths", "leaky", "generation", "memory")
 # The targets of issue #9 (not sizes: the sizes are in presets.yaml).
 TARGET_SPEED_RATIO = 0.9  # mosaic tokens/s >= 0.9 x the parameter-matched transformer's
 TARGET_LEAKY_SHARE = 0.05  # leaky averages <= 5% of a mosaic block's forward + backward
@@ -91,9 +105,14 @@ def throughput(preset: dict, names: list[str], device, precision: str) -> tuple[
           f"{'tokens/s':>10}")
     rows, matmul_best, paired = [], {}, {}
     matmuls = {("matmul", n): fn for n, fn in matmul_fns(device, preset["peak"]["sizes"], precision).items()}
+    variants = [v for v in cfg.get("variants", []) if split_variant(v)[0] in names]
+    if variants:
+        print(f"at ctx {preset['target_context']} also {variants} (mosaic.kernels paths; +compile: torch.compile, "
+              "whose first steps compile during the warm-up)")
     for ctx in cfg["contexts"]:
         B = batch_for(cfg["tokens_per_step"], ctx)
-        models = {n: build(n, preset["model"], ctx, preset["arch_options"], device) for n in names}
+        extra = variants if ctx == preset["target_context"] else []
+        models = {n: build(n, preset["model"], ctx, preset["arch_options"], device) for n in [*names, *extra]}
         steps = {n: train_step_fn(m, B, ctx, device, precision) for n, m in models.items()}
         times = round_times({**steps, **matmuls}, rounds=cfg["rounds"], warmup=cfg["warmup_steps"], device=device)
         best = {k: min(v) for k, v in times.items()}
@@ -101,6 +120,8 @@ def throughput(preset: dict, names: list[str], device, precision: str) -> tuple[
             matmul_best[n] = min(t, matmul_best.get(n, math.inf))
         if "mosaic" in steps and "transformer" in steps:  # tokens/s ratio = inverse time ratio
             paired[ctx] = paired_ratios(times["transformer"], times["mosaic"])
+            for v in extra:
+                paired[ctx, v] = paired_ratios(times["transformer"], times[v])
         for n, m in models.items():
             rows.append({"model": n, "ctx": ctx, "batch": B, "params": m.num_params(),
                          "n_matmul": flops.matmul_params(m), "formula": flops.formula(m),
@@ -112,11 +133,15 @@ def throughput(preset: dict, names: list[str], device, precision: str) -> tuple[
         del models, steps
     speed = {(r["model"], r["ctx"]): r["tokens_per_s"] for r in rows}
     if paired:
-        ratios = ", ".join(f"ctx {c}: {speed['mosaic', c] / speed['transformer', c]:.3f}" for c in paired)
+        plain = [c for c in paired if not isinstance(c, tuple)]
+        ratios = ", ".join(f"ctx {c}: {speed['mosaic', c] / speed['transformer', c]:.3f}" for c in plain)
         print(f"mosaic/transformer tokens/s ratio of the best steps: {ratios}")
-        ratios = ", ".join(f"ctx {c}: {p['median']:.3f} ({p['min']:.2f}-{p['max']:.2f})" for c, p in paired.items())
+        ratios = ", ".join(f"ctx {c}: {paired[c]['median']:.3f} ({paired[c]['min']:.2f}-{paired[c]['max']:.2f})"
+                           for c in plain)
         print(f"median (range) of the {cfg['rounds']} rounds' paired ratios, both models timed in the same "
               f"round: {ratios}")
+        for (c, v), p in ((k, p) for k, p in paired.items() if isinstance(k, tuple)):
+            print(f"{v}/transformer at ctx {c}: {p['median']:.3f} ({p['min']:.2f}-{p['max']:.2f}) paired median")
     return rows, matmul_best, paired
 
 
@@ -161,24 +186,31 @@ def breakdown(preset: dict, device) -> dict:
     return best
 
 
+def fastpaths(preset: dict, device) -> dict:
+    """Each op of the mosaic.kernels switch, reference against auto, on one block's shapes."""
+    cfg, ctx = preset["leaky"], preset["target_context"]
+    times = fast_path_times(preset["model"], cfg["batch_size"], ctx, cfg["rounds"], device)
+    print(f"\n[3c] the fast paths (mosaic.kernels, MOSAIC_KERNELS=auto) against the reference ops of "
+          f"mosaic.model, forward + backward on one block's shapes, batch {cfg['batch_size']}, ctx {ctx}, best of "
+          f"{cfg['rounds']} interleaved rounds")
+    print(f"  {'op':<18}{'reference (ms)':>15}{'auto (ms)':>11}{'speedup':>9}")
+    for op, t in times.items():
+        print(f"  {op:<18}{1e3 * t['reference']:>15.2f}{1e3 * t['auto']:>11.2f}{t['reference'] / t['auto']:>8.2f}x")
+    return times
+
+
 def leaky(preset: dict, device) -> dict:
     cfg = preset["leaky"]
-    ctx = preset["target_context"]
+    ctx, C, H = preset["target_context"], preset["model"]["n_embd"], preset["model"]["n_head"]
     share = leaky_share(preset["model"], preset["arch_options"], cfg["batch_size"], ctx, cfg["rounds"], device)
-    kernel = bool(share["calls"]) and share["calls"][0][0] == "leaky_normalize"
-    where = ("fused with the keys' normalisation in the CPU kernel, mosaic/csrc/features.c: timed with it"
-             if kernel else "mosaic/leaky_average.py")
-    print(f"\n[4] leaky average ({where}), forward + backward, best of {cfg['rounds']} interleaved rounds")
-    if not share["calls"]:
-        print("no leaky-average call recorded in a mosaic block")
-        return {"share": math.nan, "exponent": math.nan}
-    what = "key feature passes (leaky average + normalisation)" if kernel else "leaky averages"
-    print(f"one mosaic block at batch {cfg['batch_size']}, ctx {ctx}: {1e3 * share['block_s']:.2f} ms; its "
-          f"{len(share['calls'])} {what} {share['shapes']} alone: {1e3 * share['leaky_s']:.2f} ms = "
+    print(f"\n[4] leaky average (inside the keys' feature pass of mosaic.kernels, timed with the keys' "
+          f"normalisation: an upper bound), forward + backward, best of {cfg['rounds']} interleaved rounds")
+    print(f"one mosaic block at batch {cfg['batch_size']}, ctx {ctx}: {1e3 * share['block_s']:.2f} ms; its 2 key "
+          f"passes of shape {share['shape']} alone: {1e3 * share['leaky_s']:.2f} ms = "
           f"{100 * share['share']:.1f}% of the block")
-    times = leaky_scaling(share["calls"][0], cfg["contexts"], cfg["rounds"], device)
+    times = leaky_scaling(cfg["batch_size"], C, H, cfg["contexts"], cfg["rounds"], device)
     exponent = loglog_slope(list(times), list(times.values()))
-    print(f"cost vs T of one call like {share['shapes'][0]} (T = {ctx} replaced):")
+    print(f"cost vs T of one key pass of shape ({cfg['batch_size']}, T, {C}):")
     for T, t in times.items():
         print(f"  T {T:>6}: {1e3 * t:8.2f} ms  ({1e9 * t / T:8.1f} ns per position)")
     print(f"fitted exponent (log-log slope of time against T): {exponent:.3f}")
@@ -230,9 +262,11 @@ def targets(results: dict, preset: dict) -> list[str]:
     paired = results.get("paired", {}).get(ctx)
     if paired is not None:  # judged on the paired rounds; the best steps' ratio shown beside
         ratio, best = paired["median"], speed["mosaic", ctx] / speed["transformer", ctx]
+        others = "".join(f"; {v} {p['median']:.3f}" for (c, v), p in
+                         ((k, p) for k, p in results["paired"].items() if isinstance(k, tuple)) if c == ctx)
         lines.append(f"mosaic/transformer training tokens/s at ctx {ctx} >= {TARGET_SPEED_RATIO}: "
                      f"{ratio:.3f} median of {paired['rounds']} paired rounds (range {paired['min']:.3f}-"
-                     f"{paired['max']:.3f}; best steps {best:.3f}) ({verdict(ratio >= TARGET_SPEED_RATIO)})")
+                     f"{paired['max']:.3f}; best steps {best:.3f}{others}) ({verdict(ratio >= TARGET_SPEED_RATIO)})")
     for n in ("mosaic", "transformer"):
         if n in results.get("mfu", {}):
             v = results["mfu"][n]
@@ -300,16 +334,19 @@ def main(argv: list[str] | None = None) -> int:
     precision = args.precision or preset["precision"]
     names = args.models or available_models()
     sections = args.only or SECTIONS
-    kernels = (f"mosaic/csrc on {cpu_kernels.parallelism()}" if device.type == "cpu" and cpu_kernels.available()
-               else "none (PyTorch paths)")
+    compiled = (f"mosaic/kernels/csrc on {cpu_kernels.parallelism()}" if device.type == "cpu"
+                and cpu_kernels.available() else "none (PyTorch paths)")
     print(f"preset {args.preset}: {preset['model']} {where}, precision {precision}, "
-          f"{time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}; CPU kernels: {kernels}")
+          f"{time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}; MOSAIC_KERNELS={kernels.resolve_mode()}, "
+          f"CPU kernels: {compiled}")
     results: dict = {}
     if "throughput" in sections:
         results["throughput"], matmul_best, results["paired"] = throughput(preset, names, device, precision)
         _, results["mfu"] = peak_and_mfu(preset, results["throughput"], matmul_best, device, precision)
     if "breakdown" in sections and {"mosaic", "transformer"} <= set(names):
         results["breakdown"] = breakdown(preset, device)
+    if "fastpaths" in sections and "mosaic" in names:
+        results["fastpaths"] = fastpaths(preset, device)
     if "leaky" in sections:
         results["leaky"] = leaky(preset, device)
     if "generation" in sections:

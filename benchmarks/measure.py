@@ -11,20 +11,19 @@ from __future__ import annotations
 import contextlib
 import inspect
 import math
-import sys
 import statistics
 import time
-from typing import Callable
+from collections.abc import Callable
 
 import numpy as np
 import torch
 
-import mosaic.kernels.autograd as fused_module
-import mosaic.model.leaky_average as leaky_module
 from mosaic import build_model
-from mosaic.interface import LanguageModel
-from mosaic.kernels.slot_attention import slot_attention
 from mosaic.harness.train import resolve_device
+from mosaic.interface import LanguageModel
+from mosaic.kernels import FAST_OPS
+from mosaic.model import features as reference_features
+from mosaic.model import memories as reference_memories
 
 PRECISIONS = ("fp32", "bf16")
 
@@ -50,11 +49,34 @@ def autocast(device: torch.device, precision: str):
     return torch.autocast(device_type="cuda", dtype=torch.bfloat16)
 
 
+# name[variant]: extra config keys (the mosaic's kernel paths); "+compile" variants are compiled
+VARIANTS = {"reference": {"kernels": "reference"}, "reference+compile": {"kernels": "reference"},
+            "auto+compile": {"kernels": "auto"}, "compile": {}}
+
+
+def split_variant(name: str) -> tuple[str, str | None]:
+    """``"mosaic[reference+compile]"`` -> ``("mosaic", "reference+compile")``."""
+    if name.endswith("]") and "[" in name:
+        base, variant = name[:-1].split("[", 1)
+        if variant not in VARIANTS:
+            raise ValueError(f"unknown model variant {variant!r} in {name!r}; variants: {sorted(VARIANTS)}")
+        return base, variant
+    return name, None
+
+
 def build(name: str, model_cfg: dict, ctx: int, arch_options: dict | None, device) -> LanguageModel:
-    """Model ``name`` at context ``ctx``: common keys, then the architecture's own options."""
+    """Model ``name`` at context ``ctx``: common keys, then the architecture's own options. A name
+    ``arch[variant]`` adds the variant's keys (:data:`VARIANTS`); ``+compile`` variants are wrapped
+    in ``torch.compile`` (their first steps compile)."""
+    base, variant = split_variant(name)
     torch.manual_seed(0)
-    cfg = {**model_cfg, "block_size": ctx, **((arch_options or {}).get(name) or {})}
-    return build_model(name, **cfg).to(device)
+    cfg = {**model_cfg, "block_size": ctx, **((arch_options or {}).get(base) or {}), **VARIANTS.get(variant, {})}
+    model = build_model(base, **cfg).to(device)
+    if variant is not None and variant.endswith("compile"):
+        compiled = torch.compile(model)
+        compiled.config, compiled.num_params = model.config, model.num_params  # what callers read
+        return compiled
+    return model
 
 
 def train_step_fn(model: LanguageModel, batch: int, ctx: int, device, precision: str) -> Callable[[], None]:
@@ -136,7 +158,7 @@ def block_part_fns(model_cfg: dict, arch_options: dict | None, batch: int, ctx: 
     """Forward + backward callables of the two layers of a mosaic block and of a transformer
     block, and of the fused SDPA kernel each mosaic layer calls, alone, on random inputs of the
     shapes it sees (the contextual memory's T-1 shifted queries; the persistent memory's batch
-    folded into B·T queries against its slots, through ``mosaic.kernels.slot_attention``: the fused
+    folded into B·T queries against its slots, through the switch's ``slot_attention``: the C
     kernel where it is available, else SDPA), and of one of the block's five d×d projections."""
     mosaic = build("mosaic", model_cfg, ctx, arch_options, device).blocks[0]
     gpt = build("transformer", model_cfg, ctx, arch_options, device).blocks[0]
@@ -149,8 +171,7 @@ def block_part_fns(model_cfg: dict, arch_options: dict | None, batch: int, ctx: 
 
     x, g = randn(batch, ctx, C), randn(batch, ctx, C, grad=False)
     k, v, gk = randn(batch, H, ctx, d), randn(batch, H, ctx, d), randn(batch, H, ctx - 1, d, grad=False)
-    q, K, V = randn(H, batch * ctx, d), randn(H, N, d), randn(H, N, d)
-    gq = randn(batch * ctx, C, grad=False)
+    q, K, V = randn(batch, H, ctx, d), randn(H, N, d), randn(H, N, d)
     sdpa = torch.nn.functional.scaled_dot_product_attention
     projection = torch.nn.Linear(C, C, bias=False).to(device)  # W_φ, W_ψ, W_z, persistent W_φ, W_o
     return {
@@ -158,92 +179,80 @@ def block_part_fns(model_cfg: dict, arch_options: dict | None, batch: int, ctx: 
         "  its SDPA kernel alone": lambda: sdpa(k[:, :, 1:], k[:, :, :-1], v[:, :, :-1], is_causal=True,
                                                 scale=1.0).backward(gk),
         "mosaic persistent memory": lambda: mosaic.persistent(x).backward(g),
-        f"  its slot attention alone ({N} slots)": lambda: slot_attention(q, K, V).backward(gq),
+        f"  its slot attention alone ({N} slots)": lambda: FAST_OPS.slot_attention(q, K, V).backward(g),
         "  one of its d x d projections alone": lambda: projection(x).backward(g),
         "transformer attention": lambda: gpt.attn(x)[0].backward(g),
         "transformer MLP": lambda: gpt.mlp(x).backward(g),
     }
 
 
-# -- the leaky average (mosaic/leaky_average.py, or fused in mosaic/csrc/features.c) -----------------
-# The block computes its leaky averages either with ``leaky_average`` (the PyTorch path) or, where
-# the CPU kernels run, inside ``leaky_normalize``: the leaky average and the keys' normalisation
-# in one pass. Both are recorded; the kernel's calls are timed whole, normalisation included (an
-# upper bound on the leaky average's own share). The contextual memory's ``key_value_features``
-# (keys and values of its fused projection in one call) is recorded as the ``leaky_normalize``
-# call of its key half: the same kernel pass on the same data.
-LEAKY_FUNCTIONS = {"leaky_average": (leaky_module, -2), "leaky_normalize": (fused_module, 1)}  # module, T dim
-LEAKY_PARTS = {  # function holding a leaky average -> (shape, args) of that part as a LEAKY_FUNCTIONS call
-    "key_value_features": lambda shape, args: (
-        "leaky_normalize", torch.Size([*shape[:-1], shape[-1] // 2]), (args[0], args[1], args[4])),
-}
+# -- the fast paths against the reference ops ------------------------------------------------------
+def fast_path_fns(model_cfg: dict, batch: int, ctx: int, device) -> dict[str, dict[str, Callable[[], None]]]:
+    """Forward + backward of each op of the switch on the shapes one mosaic block gives it, on both
+    paths: ``{op: {"reference": fn, "auto": fn}}``."""
+    C, H = model_cfg["n_embd"], model_cfg["n_head"]
+    d, N = C // H, round(3.5 * C)
+    gen = torch.Generator().manual_seed(0)
+
+    def randn(*shape, scale=1.0):
+        return (torch.randn(*shape, generator=gen) * scale).to(device).requires_grad_(True)
+
+    u, x = randn(batch, ctx, C), randn(batch, H, ctx, d)
+    lam, alpha = torch.full((H,), 0.5, device=device, requires_grad=True), torch.full((H,), 2.0, device=device,
+                                                                                        requires_grad=True)
+    k, v = randn(batch, H, ctx, d, scale=0.3), randn(batch, H, ctx, d)
+    K, V = randn(H, N, d), randn(H, N, d)
+    reference = {"leaky_average": reference_features.leaky_average, "key_features": reference_features.key_features,
+                 "value_features": reference_features.value_features,
+                 "kernel_smoothing": reference_memories.kernel_smoothing,
+                 "slot_attention": reference_memories.slot_attention}
+    calls = {
+        "leaky_average": lambda ops: ops["leaky_average"](x, lam),
+        "key_features": lambda ops: ops["key_features"](u, lam, alpha, H),
+        "value_features": lambda ops: ops["value_features"](u, lam, alpha, H),
+        "kernel_smoothing": lambda ops: ops["kernel_smoothing"](k, v, 1.0, 0.0),
+        "slot_attention": lambda ops: ops["slot_attention"](k, K, V, 0.0),
+    }
+    fast = {name: getattr(FAST_OPS, name) for name in reference}
+    return {op: {path: (lambda call=call, ops=ops: call(ops).sum().backward())
+                 for path, ops in (("reference", reference), ("auto", fast))}
+            for op, call in calls.items()}
 
 
-@contextlib.contextmanager
-def recording_leaky_calls():
-    """Record every leaky-average call made inside the block as ``(function name, input shape,
-    the other arguments)``, by rebinding the functions wherever a loaded ``mosaic`` module
-    imported them by name."""
-    calls: list[tuple[str, torch.Size, tuple]] = []
-    patched = []
-    for fname in [*LEAKY_FUNCTIONS, *LEAKY_PARTS]:
-        original = getattr(fused_module if fname in LEAKY_PARTS else LEAKY_FUNCTIONS[fname][0], fname)
-
-        def recorder(x, *args, _original=original, _name=fname, **kwargs):
-            kept = tuple(a.detach().clone() if torch.is_tensor(a) else a for a in args)
-            calls.append(LEAKY_PARTS[_name](x.shape, kept) if _name in LEAKY_PARTS else (_name, x.shape, kept))
-            return _original(x, *args, **kwargs)
-
-        for name, m in list(sys.modules.items()):
-            if name.split(".")[0] == "mosaic" and getattr(m, fname, None) is original:
-                setattr(m, fname, recorder)
-                patched.append((m, fname, original))
-    try:
-        yield calls
-    finally:
-        for m, fname, original in patched:
-            setattr(m, fname, original)
+def fast_path_times(model_cfg: dict, batch: int, ctx: int, rounds: int, device) -> dict[str, dict[str, float]]:
+    """Best forward + backward time (s) of each op on each path, all interleaved."""
+    fns = fast_path_fns(model_cfg, batch, ctx, device)
+    flat = {(op, path): fn for op, paths in fns.items() for path, fn in paths.items()}
+    best = best_times(flat, rounds=rounds, warmup=1, device=device)
+    return {op: {path: best[op, path] for path in paths} for op, paths in fns.items()}
 
 
-def leaky_fwd_bwd_fn(call: tuple[str, torch.Size, tuple], device, T: int | None = None) -> Callable[[], None]:
-    """Forward + backward of one recorded call on random input of its shape (T replaced by ``T``
-    if given), with gradients for the input and every tensor argument (λ, α), as in training."""
-    fname, shape, args = call
-    home, t_dim = LEAKY_FUNCTIONS[fname]
-    shape = list(shape)
-    if T is not None:
-        shape[t_dim] = T
-    x = torch.randn(shape, device=device, requires_grad=True)
-    args = tuple(a.to(device).clone().requires_grad_(True) if torch.is_tensor(a) else a for a in args)
-    fn = getattr(home, fname)
-
-    def run() -> None:
-        fn(x, *args).sum().backward()
-
-    return run
+# -- the leaky average: inside the keys' feature pass -----------------------------------------------
+def key_pass_fn(batch: int, ctx: int, C: int, H: int, device) -> Callable[[], None]:
+    """Forward + backward of one key extractor's feature pass (leaky average and normalisation,
+    one C kernel pass where it applies) on ``u = W_φ x`` of shape (B, T, C)."""
+    u = torch.randn(batch, ctx, C, device=device, requires_grad=True)
+    lam = torch.full((H,), 0.5, device=device, requires_grad=True)
+    alpha = torch.full((H,), 2.0, device=device, requires_grad=True)
+    return lambda: FAST_OPS.key_features(u, lam, alpha, H).sum().backward()
 
 
 def leaky_share(model_cfg: dict, arch_options: dict | None, batch: int, ctx: int, rounds: int, device) -> dict:
-    """Share of the leaky averages in one mosaic block's forward + backward at context ``ctx``:
-    the block's calls, recorded, then timed alone, interleaved with the whole block."""
+    """Share of the leaky averages in one mosaic block's forward + backward at context ``ctx``: the
+    block's two key passes (contextual and persistent memory), each timed whole with its
+    normalisation (an upper bound), interleaved with the whole block."""
     model = build("mosaic", model_cfg, ctx, arch_options, device)
-    block = model.blocks[0]
-    x = torch.randn(batch, ctx, model.config.n_embd, device=device, requires_grad=True)  # (B, T, C)
-    with recording_leaky_calls() as calls:
-        block(x)
-    fns = {"block": lambda: block(x).sum().backward()}
-    for i, call in enumerate(calls):
-        fns[f"leaky{i}"] = leaky_fwd_bwd_fn(call, device)
-    best = best_times(fns, rounds=rounds, warmup=1, device=device)
-    leaky_s = sum(t for name, t in best.items() if name != "block")
-    return {"calls": calls, "shapes": [tuple(c[1]) for c in calls], "block_s": best["block"],
-            "leaky_s": leaky_s, "share": leaky_s / best["block"] if calls else float("nan")}
+    block, C, H = model.blocks[0], model.config.n_embd, model.config.n_head
+    x = torch.randn(batch, ctx, C, device=device, requires_grad=True)  # (B, T, C)
+    best = best_times({"block": lambda: block(x).sum().backward(), "keys": key_pass_fn(batch, ctx, C, H, device)},
+                      rounds=rounds, warmup=1, device=device)
+    leaky_s = 2 * best["keys"]  # two key extractors per block
+    return {"shape": (batch, ctx, C), "block_s": best["block"], "leaky_s": leaky_s, "share": leaky_s / best["block"]}
 
 
-def leaky_scaling(call: tuple[str, torch.Size, tuple], contexts: list[int], rounds: int, device) -> dict[int, float]:
-    """Best forward + backward time (s) of one recorded leaky-average call with T replaced by
-    each of ``contexts``, all sizes interleaved."""
-    fns = {T: leaky_fwd_bwd_fn(call, device, T) for T in contexts}
+def leaky_scaling(batch: int, C: int, H: int, contexts: list[int], rounds: int, device) -> dict[int, float]:
+    """Best forward + backward time (s) of one key pass at each of ``contexts``, interleaved."""
+    fns = {T: key_pass_fn(batch, T, C, H, device) for T in contexts}
     return best_times(fns, rounds=rounds, warmup=1, device=device)
 
 

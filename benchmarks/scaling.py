@@ -56,14 +56,15 @@ def plot_scaling(df: pd.DataFrame, png_path, title: str) -> None:
     """Two panels, tokens/s and peak step memory against context, one line per architecture."""
     from matplotlib.ticker import FuncFormatter, NullFormatter
 
-    from mosaic.harness.plotting import arch_color, new_figure, save_figure, set_style
+    from mosaic.harness.plotting import arch_palette, legend_outside, new_figure, save_figure, set_style
 
     set_style()
     fig, (ax_speed, ax_mem) = new_figure(ncols=2)
+    colors = arch_palette(list(df["arch"].unique()))  # every architecture a distinct, strong colour
     for arch, d in df.groupby("arch", sort=False):
         d = d.sort_values("context")
-        ax_speed.plot(d["context"], d["tokens_per_s"], marker="o", label=arch, color=arch_color(arch))
-        ax_mem.plot(d["context"], d["peak_mib"], marker="o", label=arch, color=arch_color(arch))
+        ax_speed.plot(d["context"], d["tokens_per_s"], marker="o", label=arch, color=colors[arch])
+        ax_mem.plot(d["context"], d["peak_mib"], marker="o", label=arch, color=colors[arch])
     plain = FuncFormatter(lambda v, _: f"{v:g}")
     contexts = sorted(df["context"].unique())
     for ax in (ax_speed, ax_mem):
@@ -78,6 +79,6 @@ def plot_scaling(df: pd.DataFrame, png_path, title: str) -> None:
     ax_mem.set_ylabel("peak step memory (MiB)")
     ax_speed.set_title("throughput (fixed batch)")
     ax_mem.set_title("memory of one training step")
-    ax_speed.legend(fontsize="small", ncols=2)
+    legend_outside(fig, ax_speed, where="below")
     fig.suptitle(title, fontsize="small")
     save_figure(fig, png_path, df)

@@ -32,16 +32,47 @@ that does not override them (e.g. a user plug-in) is decoded by full recompute, 
 """
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Mapping
 
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from mosaic.harness.config import reject_unknown_keys
-
 IGNORE_INDEX = -100  # targets with this value take no part in the loss (PyTorch's default)
+
+
+def class_path(cls: type) -> str:
+    """``package.module:ClassName``, the plug-in path of ``cls``."""
+    return f"{cls.__module__}:{cls.__qualname__}"
+
+
+# How models are saved, loaded and shared is the harness's business (run directories, safetensors
+# with checksums, the Hugging Face Hub: mosaic.harness.hub, which registers itself here when
+# imported; ``import mosaic`` imports it). The interface itself imports nothing of the project.
+_PERSISTENCE: Any = None
+
+
+def set_persistence(backend: Any) -> None:
+    """Register the module that implements save_pretrained / push_to_hub / from_pretrained."""
+    global _PERSISTENCE
+    _PERSISTENCE = backend
+
+
+def _persistence() -> Any:
+    if _PERSISTENCE is None:
+        raise RuntimeError("no model persistence registered: import mosaic (or mosaic.harness.hub) first")
+    return _PERSISTENCE
+
+
+def reject_unknown_keys(values: Mapping[str, Any], accepted, where: str) -> None:
+    """One error naming every key of ``values`` that is not in ``accepted`` (names or a dataclass)."""
+    if dataclasses.is_dataclass(accepted):
+        accepted = [f.name for f in dataclasses.fields(accepted)]
+    unknown = sorted(set(values) - set(accepted))
+    if unknown:
+        raise ValueError(f"unknown {where} key(s) {unknown}; accepted: {sorted(accepted)}")
 
 
 @dataclass
@@ -133,6 +164,30 @@ class LanguageModel(nn.Module):
 
     def attention_maps(self, idx: torch.Tensor) -> torch.Tensor:
         raise NotImplementedError(f"{type(self).__name__} has no attention maps")
+
+    # -- sharing: run directories and the Hugging Face Hub (implemented by mosaic.harness.hub) -----
+    def save_pretrained(self, save_directory, **kwargs: Any):
+        """Write ``config.json`` (the architecture's registry name and this config),
+        ``model.safetensors``, its ``.sha256`` and a model card into ``save_directory``: a
+        directory :meth:`from_pretrained` reads. ``push_to_hub=True, repo_id="user/name"`` also
+        uploads it (huggingface_hub's ``ModelHubMixin.save_pretrained``)."""
+        return _persistence().save_pretrained(self, save_directory, **kwargs)
+
+    def push_to_hub(self, repo_id: str, **kwargs: Any) -> str:
+        """Upload what :meth:`save_pretrained` writes to the Hub repository ``repo_id`` (created if
+        needed; ``private``, ``token``, ``branch``, ``create_pr``, ... as ``ModelHubMixin.push_to_hub``)."""
+        return _persistence().push_to_hub(self, repo_id, **kwargs)
+
+    @classmethod
+    def from_pretrained(cls, source, *, device: str | torch.device = "cpu", **hub_kwargs: Any) -> LanguageModel:
+        """The model of a run directory of this project, of a :meth:`save_pretrained` directory or
+        of a Hub repository id (``user/name``; ``revision``, ``token``, ``cache_dir``,
+        ``local_files_only``, ... as ``ModelHubMixin.from_pretrained``), in eval mode on ``device``.
+        The weights are checked against their SHA-256 and loaded from safetensors (never
+        unpickled). ``LanguageModel.from_pretrained`` builds whatever architecture the directory
+        names if the registry may build it from a file (a plug-in path must be trusted first:
+        ``mosaic.registry.trust_plugins``); ``MyModel.from_pretrained`` requires a ``MyModel``."""
+        return _persistence().from_pretrained(cls, source, device=device, **hub_kwargs)
 
     # -- the optional cache protocol (see the module docstring) ---------------------------------
     def prefill(self, idx: torch.Tensor) -> tuple[torch.Tensor, Any]:

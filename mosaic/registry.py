@@ -2,8 +2,8 @@
 
 ``build_model(name, **config)`` resolves ``name`` in this order:
 
-1. a name registered with :func:`register_model` (``mosaic``, ``transformer``, ``lstm``, ``gru``,
-   ``ssm`` and anything a user registers in code);
+1. a built-in name (:data:`BUILTINS`: ``mosaic``, ``transformer``, ``lstm``, ``gru``, ``ssm``) or a
+   name a user registered in code with :func:`register_model`;
 2. a dotted path ``package.module:ClassName`` naming a :class:`~mosaic.interface.LanguageModel`
    subclass (only modules the user names are imported);
 3. an entry point in the group ``mosaic.models`` of an installed distribution.
@@ -20,16 +20,25 @@ from __future__ import annotations
 
 import difflib
 import importlib
+from collections.abc import Callable
 from importlib.metadata import entry_points
-from typing import Any, Callable
+from typing import Any
 
 import torch
 
 from mosaic.interface import LanguageModel, check_interface
 
 ENTRY_POINT_GROUP = "mosaic.models"
-_REGISTRY: dict[str, type[LanguageModel]] = {}
-_BUILTINS_LOADED = False
+# name -> "module:Class", imported on first use: the registry imports no architecture itself (the
+# model and the baselines import nothing from here either, so no import cycle exists).
+BUILTINS = {
+    "mosaic": "mosaic.model.network:MemoryMosaic",
+    "transformer": "mosaic.baselines.transformer:Transformer",
+    "lstm": "mosaic.baselines.recurrent:LSTM",
+    "gru": "mosaic.baselines.recurrent:GRU",
+    "ssm": "mosaic.baselines.ssm:SSM",
+}
+_REGISTRY: dict[str, type[LanguageModel]] = {}  # names registered in code (register_model)
 _TRUSTED_PLUGINS: set[str] = set()  # plug-in paths the user named (see the module docstring)
 
 
@@ -37,6 +46,8 @@ def register_model(name: str) -> Callable[[type[LanguageModel]], type[LanguageMo
     """Class decorator: ``@register_model("mymodel")``."""
 
     def deco(cls: type[LanguageModel]) -> type[LanguageModel]:
+        if name in BUILTINS:
+            raise ValueError(f"model name {name!r} is a built-in architecture ({BUILTINS[name]})")
         if name in _REGISTRY and _REGISTRY[name] is not cls:
             raise ValueError(f"model name {name!r} is already registered to {_REGISTRY[name]}")
         _REGISTRY[name] = cls
@@ -45,17 +56,8 @@ def register_model(name: str) -> Callable[[type[LanguageModel]], type[LanguageMo
     return deco
 
 
-def _load_builtins() -> None:
-    global _BUILTINS_LOADED
-    if not _BUILTINS_LOADED:
-        _BUILTINS_LOADED = True
-        importlib.import_module("mosaic.model.network")
-        importlib.import_module("mosaic.baselines")
-
-
 def available_models() -> list[str]:
-    _load_builtins()
-    names = set(_REGISTRY)
+    names = set(BUILTINS) | set(_REGISTRY)
     names.update(ep.name for ep in entry_points(group=ENTRY_POINT_GROUP))
     return sorted(names)
 
@@ -68,8 +70,7 @@ def trust_plugins(names) -> None:
 def loadable_from_run(name: str) -> bool:
     """Whether architecture ``name``, read from a run directory's files, may be built: registered,
     an installed entry point, or a plug-in path passed to :func:`trust_plugins`."""
-    _load_builtins()
-    if name in _REGISTRY or name in _TRUSTED_PLUGINS:
+    if name in BUILTINS or name in _REGISTRY or name in _TRUSTED_PLUGINS:
         return True
     return ":" not in name and any(ep.name == name for ep in entry_points(group=ENTRY_POINT_GROUP))
 
@@ -89,11 +90,12 @@ def _from_dotted_path(path: str) -> type:
 
 
 def resolve_model(name: str) -> type[LanguageModel]:
-    """Find the model class for ``name`` (registered name, dotted path, or entry point)."""
-    _load_builtins()
+    """Find the model class for ``name`` (built-in or registered name, dotted path, or entry point)."""
     if name in _REGISTRY:
         return _REGISTRY[name]
-    if ":" in name:
+    if name in BUILTINS:
+        cls = _from_dotted_path(BUILTINS[name])
+    elif ":" in name:
         cls = _from_dotted_path(name)
     else:
         eps = [ep for ep in entry_points(group=ENTRY_POINT_GROUP) if ep.name == name]
@@ -101,7 +103,7 @@ def resolve_model(name: str) -> type[LanguageModel]:
             close = difflib.get_close_matches(name, available_models(), n=1)
             hint = f" (did you mean {close[0]!r}?)" if close else ""
             raise ValueError(
-                f"unknown architecture {name!r}{hint}; registered: {sorted(_REGISTRY)}; a plug-in is "
+                f"unknown architecture {name!r}{hint}; registered: {sorted(set(BUILTINS) | set(_REGISTRY))}; a plug-in is "
                 "named by 'package.module:ClassName' or an entry point in group 'mosaic.models'"
             )
         cls = eps[0].load()

@@ -1,4 +1,4 @@
-"""Peer architectures, registered with :func:`mosaic.registry.register_model` on import:
+"""Peer architectures, built by name through :data:`mosaic.registry.BUILTINS`:
 ``transformer`` (GPT-2; absolute, rotary or ALiBi positions), ``lstm``, ``gru`` and ``ssm``
 (Mamba-style selective state space)."""
 from mosaic.baselines import recurrent, ssm, transformer

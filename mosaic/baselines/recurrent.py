@@ -19,7 +19,6 @@ import torch
 import torch.nn as nn
 
 from mosaic.interface import LanguageModel, LMConfig
-from mosaic.registry import register_model
 
 CELLS = {"lstm": nn.LSTM, "gru": nn.GRU}
 
@@ -79,11 +78,9 @@ class RecurrentLM(LanguageModel):
         return self.logits_and_loss(self.lm_head(self.ln_f(h[:, -1])), None)[0], state
 
 
-@register_model("lstm")
 class LSTM(RecurrentLM):
     cell = "lstm"
 
 
-@register_model("gru")
 class GRU(RecurrentLM):
     cell = "gru"

@@ -38,7 +38,6 @@ import torch.nn.functional as F
 from torch.autograd.function import once_differentiable
 
 from mosaic.interface import LanguageModel, LMConfig
-from mosaic.registry import register_model
 
 DEFAULT_CHUNK = 32
 
@@ -395,7 +394,6 @@ class MambaBlock(nn.Module):
         return x + self.dropout(y), cache
 
 
-@register_model("ssm")
 class SSM(LanguageModel):
     """Mamba-2-style selective SSM LM. No attention, hence no attention maps (the base raises)."""
 

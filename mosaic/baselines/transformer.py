@@ -26,7 +26,6 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from mosaic.interface import LanguageModel, LMConfig
-from mosaic.registry import register_model
 
 POS_ENCODINGS = ("absolute", "rope", "alibi")
 
@@ -192,7 +191,6 @@ class Block(nn.Module):
 
 
 # -- model ----------------------------------------------------------------------------------------
-@register_model("transformer")
 class Transformer(LanguageModel):
     config_class = TransformerConfig
 

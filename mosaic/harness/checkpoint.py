@@ -22,8 +22,9 @@ import random
 import shutil
 import signal
 import sys
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 import numpy as np
 import torch
@@ -88,7 +89,7 @@ def set_rng_state(state: dict[str, Any]) -> None:
 
 
 # -- checkpoint files ---------------------------------------------------------------------------
-def digest(obj: Any, h: "hashlib._Hash | None" = None) -> str:
+def digest(obj: Any, h: hashlib._Hash | None = None) -> str:
     """sha256 over a checkpoint payload: tensors by dtype, shape and bytes, in a fixed order."""
     h = h or hashlib.sha256()
     if isinstance(obj, torch.Tensor):
@@ -276,7 +277,7 @@ class RunLock:
         self.path = Path(run_dir) / LOCK
         self._fh = None
 
-    def __enter__(self) -> "RunLock":
+    def __enter__(self) -> RunLock:
         if fcntl is None:
             return self
         fh = open(self.path, "a+", encoding="utf-8")
@@ -351,7 +352,7 @@ class GracefulStop:
         signum = self.signum or signal.SIGTERM
         return TrainingInterrupted(f"{signal.Signals(signum).name}: {message}", signum)
 
-    def __enter__(self) -> "GracefulStop":
+    def __enter__(self) -> GracefulStop:
         try:
             self._old = {s: signal.signal(s, self._handle) for s in self.SIGNALS}
         except ValueError:  # not the main thread

@@ -18,16 +18,18 @@ Every CLI wraps its ``main`` in :func:`run_cli`, so a bad input ends in one line
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import copy
 import json
 import os
 import sys
+from collections.abc import Callable, Mapping
 from pathlib import Path
-from typing import Any, Callable, Mapping
+from typing import Any
 
 import jsonschema
 import yaml
+
+from mosaic.interface import reject_unknown_keys  # noqa: F401  (re-exported: configs use it)
 
 DEFAULT_CONFIG = Path("config/config.yaml")
 RUNTIME_KEYS = ("device", "threads")  # top-level keys every step may need
@@ -91,15 +93,6 @@ def get_section(config: Mapping[str, Any], section: str, source: str = "config")
     return dict(value)
 
 
-def reject_unknown_keys(values: Mapping[str, Any], accepted, where: str) -> None:
-    """One error naming every key of ``values`` that is not in ``accepted`` (names or a dataclass)."""
-    if dataclasses.is_dataclass(accepted):
-        accepted = [f.name for f in dataclasses.fields(accepted)]
-    unknown = sorted(set(values) - set(accepted))
-    if unknown:
-        raise ValueError(f"unknown {where} key(s) {unknown}; accepted: {sorted(accepted)}")
-
-
 SCHEMA_DIR = Path(__file__).resolve().with_name("schemas")  # package data: always present
 
 
@@ -141,23 +134,6 @@ def add_config_args(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
     group.add_argument("--device", default=None, help="cpu | cuda | cuda:N | auto (default: config)")
     group.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: config)")
     return parser
-
-
-def add_plugin_args(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
-    """``--allow-plugin PATH`` (repeatable): plug-in architectures a step may build from run files."""
-    parser.add_argument("--allow-plugin", action="append", default=[], metavar="PKG.MOD:CLASS",
-                        help="trust this plug-in architecture when a run directory names it (run "
-                             "directories are data: they never import code that nobody named)")
-    return parser
-
-
-def trust_plugins_from(args: argparse.Namespace, *named: Any) -> None:
-    """Trust ``--allow-plugin`` values and the architecture lists the user's config names."""
-    from mosaic.registry import trust_plugins  # noqa: PLC0415  (the registry imports torch)
-
-    trust_plugins(getattr(args, "allow_plugin", None) or [])
-    for names in named:
-        trust_plugins(names or [])
 
 
 def _config_files(args: argparse.Namespace) -> list[str]:

@@ -3,18 +3,29 @@
 
 Typical use in an experiment's ``plot`` step::
 
-    from mosaic.harness.plotting import arch_color, new_figure, save_figure, set_style
+    from mosaic.harness.plotting import arch_palette, legend_outside, new_figure, save_figure, set_style
     set_style()
     fig, ax = new_figure()
+    colors = arch_palette(df["arch"].unique())   # distinct colours for the architectures plotted
     for arch, d in df.groupby("arch"):
-        ax.plot(d["step"], d["val_loss"], label=arch, color=arch_color(arch))
+        ax.plot(d["step"], d["val_loss"], label=arch, color=colors[arch])
+    legend_outside(fig, ax)                       # framed, beside the panels, never on the data
     save_figure(fig, "results/figures/fig04_loss.png", df)   # + .pdf + .csv
+
+Colours. The built-in architectures (:data:`mosaic.registry.BUILTINS`) have fixed colours from the
+colour-blind-safe "colorblind" palette. Any other name (a plug-in path, an entry point, a model
+variant) gets one of :data:`PLUGIN_COLORS`, strong colours distinct from the built-ins' (no grey,
+nothing pale), chosen by a hash of the name so it is the same in every figure.
+:func:`arch_palette` resolves the rare hash collision within one figure, so every architecture in
+a figure has its own colour.
 """
 from __future__ import annotations
 
+import colorsys
 import hashlib
 import os
 import sys
+from collections.abc import Iterable
 from pathlib import Path
 
 import matplotlib
@@ -25,44 +36,108 @@ if "matplotlib.pyplot" not in sys.modules:  # headless by default; respect an in
 import matplotlib.pyplot as plt  # noqa: E402
 import pandas as pd  # noqa: E402
 import seaborn as sns  # noqa: E402
+from matplotlib.axes import Axes  # noqa: E402
 from matplotlib.figure import Figure  # noqa: E402
+from matplotlib.legend import Legend  # noqa: E402
 
 from mosaic.harness.io import atomic_open, atomic_path  # noqa: E402
 
 DPI = 150
-# Stable colours for the architectures the paper compares (colour-blind-safe "colorblind" palette).
 _CB = sns.color_palette("colorblind", 10).as_hex()
+# The built-in architectures (mosaic.registry.BUILTINS) and the transformer's usual alias.
 ARCH_COLORS: dict[str, str] = {
-    "mosaic": _CB[3],  # red-ish: our model stands out
-    "transformer": _CB[0],
+    "mosaic": _CB[3],  # vermillion: our model stands out
+    "transformer": _CB[0],  # blue
     "gpt": _CB[0],
-    "lstm": _CB[2],
-    "rnn": _CB[2],
-    "mamba": _CB[4],
-    "s4": _CB[5],
-    "rwkv": _CB[6],
-    "retnet": _CB[8],
-    "gla": _CB[9],
-    "hyena": _CB[1],
-    "h3": _CB[7],
+    "lstm": _CB[2],  # green
+    "gru": _CB[4],  # pink-purple
+    "ssm": _CB[1],  # orange
 }
-# Names not listed above get a colour from this palette by a hash of the name, so a given name has
-# the same colour in every figure whatever else is plotted.
-_FALLBACK = sns.color_palette("tab20", 20).as_hex()
+# Plug-ins and variants: saturated colours, far from the built-ins' and from each other (the
+# colorblind palette's grey, pale pink, yellow and sand are left out: they vanish on white).
+PLUGIN_COLORS: tuple[str, ...] = (
+    "#6a3d9a",  # purple
+    "#8c510a",  # brown
+    "#17becf",  # cyan
+    "#000000",  # black
+    "#66a61e",  # olive green
+    "#e7298a",  # magenta
+    "#9b1d20",  # maroon
+    "#1b3a8a",  # navy
+)
+
+
+def _stable_index(name: str, n: int) -> int:
+    return int(hashlib.sha1(name.encode()).hexdigest(), 16) % n
 
 
 def arch_color(name: str) -> str:
-    """The colour of architecture ``name`` (case-insensitive; unknown names: stable hashed colour)."""
+    """The colour of architecture ``name`` (case-insensitive): a built-in's fixed colour, else a
+    stable pick of :data:`PLUGIN_COLORS`. Plot several names with :func:`arch_palette`, which
+    also guarantees they differ."""
     key = str(name).lower()
     if key in ARCH_COLORS:
         return ARCH_COLORS[key]
-    index = int(hashlib.sha1(key.encode()).hexdigest(), 16) % len(_FALLBACK)
-    return _FALLBACK[index]
+    return PLUGIN_COLORS[_stable_index(key, len(PLUGIN_COLORS))]
 
 
-def arch_palette(names) -> dict[str, str]:
-    """``{name: colour}`` for seaborn's ``palette=`` argument."""
-    return {name: arch_color(name) for name in names}
+def _extra_color(i: int) -> str:
+    """The i-th colour beyond every fixed one: saturated hues spaced by the golden angle."""
+    hue = (0.11 + 0.618034 * i) % 1.0
+    r, g, b = colorsys.hsv_to_rgb(hue, 0.85, 0.7)
+    return f"#{round(255 * r):02x}{round(255 * g):02x}{round(255 * b):02x}"
+
+
+def arch_palette(names: Iterable[str], reserved: Iterable[str] = ()) -> dict[str, str]:
+    """``{name: colour}`` with a different colour for every distinct name (also for seaborn's
+    ``palette=``). Built-ins keep their colour; another name keeps :func:`arch_color` unless an
+    earlier name (in sorted order, so the result does not depend on the order given) or
+    ``reserved`` took it, then gets the next free strong colour. Names equal up to case and the
+    ``gpt``/``transformer`` alias share a colour, as they are one architecture."""
+    names = list(dict.fromkeys(names))
+    taken = {c.lower() for c in reserved}
+    palette: dict[str, str] = {}
+    for name in sorted(names, key=lambda n: (str(n).lower() not in ARCH_COLORS, str(n).lower())):
+        key = str(name).lower()
+        same = next((palette[n] for n in palette if str(n).lower() == key), None)
+        if same is not None:
+            palette[name] = same
+            continue
+        color = arch_color(name)
+        if key not in ARCH_COLORS and color.lower() in taken:
+            free = [c for c in PLUGIN_COLORS if c.lower() not in taken]
+            start = _stable_index(key, len(PLUGIN_COLORS))
+            ordered = [c for c in PLUGIN_COLORS[start:] + PLUGIN_COLORS[:start] if c in free]
+            i = 0
+            while not ordered:  # every strong colour is in use: generate more
+                if _extra_color(i) not in taken:
+                    ordered = [_extra_color(i)]
+                i += 1
+            color = ordered[0]
+        palette[name] = color
+        taken.add(color.lower())
+    return {name: palette[name] for name in names}
+
+
+def legend_outside(fig: Figure, ax: Axes | None = None, where: str = "right", handles=None, labels=None,
+                   **kwargs) -> Legend | None:
+    """A framed figure legend placed outside the panels (``where``: ``right`` or ``below``), so it
+    can never be read as data. Entries: ``handles``/``labels``, else those of ``ax``. Needs the
+    constrained layout of :func:`new_figure`. Returns None when there is nothing to show."""
+    if handles is None:
+        if ax is None:
+            raise ValueError("legend_outside needs an axes or handles")
+        handles, labels = ax.get_legend_handles_labels()
+    if not handles:
+        return None
+    locations = {"right": "outside right upper", "below": "outside lower center"}
+    if where not in locations:
+        raise ValueError(f"legend_outside: where must be one of {sorted(locations)}, got {where!r}")
+    kwargs.setdefault("frameon", True)
+    kwargs.setdefault("fontsize", "small")
+    if where == "below":
+        kwargs.setdefault("ncols", min(len(handles), 4))
+    return fig.legend(handles, labels, loc=locations[where], **kwargs)
 
 
 def set_style() -> None:

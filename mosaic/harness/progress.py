@@ -16,7 +16,8 @@ import math
 import os
 import sys
 import time
-from typing import IO, Any, Iterable, Iterator, TypeVar
+from collections.abc import Iterable, Iterator
+from typing import IO, Any, TypeVar
 
 from tqdm.auto import tqdm
 
@@ -121,7 +122,7 @@ class Progress:
         elif self.done > self.initial:
             self.write_line(final=self.total is not None and self.done >= self.total)
 
-    def __enter__(self) -> "Progress":
+    def __enter__(self) -> Progress:
         return self
 
     def __exit__(self, *exc: Any) -> None:

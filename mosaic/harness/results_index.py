@@ -26,6 +26,7 @@ from typing import Any
 import pandas as pd
 
 from mosaic.harness.io import write_json, write_text
+from mosaic.harness.provenance import collect_provenance
 
 ENTRY_KEYS = {"path", "title", "caption", "section", "scale_note", "runs", "summary"}
 MAX_SUMMARY_ROWS = 30  # a figure's plotted data longer than this is linked, not shown
@@ -256,6 +257,11 @@ def caption_rst(entry: dict[str, Any], scale: str) -> str:
     return "{% raw %}\n" + body + "{% endraw %}\n"
 
 
+def caption_file(path: str) -> str:
+    """The file name of an output's caption in the captions directory."""
+    return str(path).replace("/", "__") + ".rst"
+
+
 def write_captions(entries: list[dict[str, Any]], scale: str, captions: dict[str, str]) -> None:
     """Write each entry's caption to ``captions[entry path]`` (unchanged files are left alone)."""
     for entry in check_manifest(entries):
@@ -274,6 +280,8 @@ def main(argv: list[str] | None = None, prog: str = 'mosaic results-index') -> i
     parser.add_argument("--readme", type=Path, default=Path("results/README.md"))
     parser.add_argument("--outputs-json", type=Path, default=None,
                         help="also write the list of declared outputs here")
+    parser.add_argument("--captions", type=Path, default=None,
+                        help="directory for the Snakemake report's caption of each output (caption_file())")
     args = parser.parse_args(argv)
     raw = args.manifest.read_text(encoding="utf-8") if args.manifest else args.manifest_json
     try:
@@ -281,10 +289,10 @@ def main(argv: list[str] | None = None, prog: str = 'mosaic results-index') -> i
     except json.JSONDecodeError as exc:
         raise ValueError(f"manifest is not valid JSON: {exc}") from None
     entries = check_manifest(manifest)
-    from mosaic.harness.provenance import collect_provenance  # noqa: PLC0415  (imports torch: CLI only)
-
     write_text(args.readme, render_index(entries, args.scale, args.readme, collect_provenance()))
     if args.outputs_json is not None:
         write_json(args.outputs_json, {"scale": args.scale, "outputs": [e["path"] for e in entries]})
+    if args.captions is not None:
+        write_captions(entries, args.scale, {e["path"]: str(args.captions / caption_file(e["path"])) for e in entries})
     return 0
 

@@ -8,7 +8,10 @@ An experiment supplies a model, a ``get_batch(split, step, generator)`` function
 * learning rate warm-up then cosine / linear decay to ``min_lr`` (or constant), gradient clipping;
 * periodic evaluation on a fixed set of validation batches (same batches at every eval and for
   every model, so curves are comparable);
-* ``metrics.jsonl`` (one JSON object per log/eval step), tqdm progress;
+* ``metrics.jsonl`` (one JSON object per log/eval step), mirrored live to TensorBoard event files
+  in ``tensorboard/`` and optionally to Weights & Biases (``TrainConfig.tracking``,
+  :mod:`mosaic.harness.tracking`); progress with loss, rate and ETA, as a bar on a terminal and as
+  a line every 30 s in a job's log (:mod:`mosaic.harness.progress`);
 * atomic, sha256-verified checkpoints with the previous one kept as a fallback, and automatic
   resume: the batch drawn at step ``s`` depends only on ``(seed, s)``, so on one process a resumed
   run is bitwise identical to an uninterrupted one (:mod:`mosaic.harness.checkpoint`);
@@ -18,8 +21,10 @@ An experiment supplies a model, a ``get_batch(split, step, generator)`` function
   ``out_dir`` fails at once (:class:`~mosaic.harness.checkpoint.RunLockedError`);
 * data parallel under ``torchrun`` with no change to the caller (:mod:`mosaic.harness.distributed`);
 * ``config.json`` (TrainConfig, the caller's run config, provenance: git commit, package
-  versions, seed), at the end ``model.pt`` (weights only; see :func:`load_trained`) and
-  ``done.json``.
+  versions, seed), at the end ``model.safetensors`` with its SHA-256 in
+  ``model.safetensors.sha256`` (:mod:`mosaic.harness.weights`; see :func:`load_trained`), the
+  experiment's ``artifacts`` (e.g. its tokenizer's files) and, last, ``done.json``: a finished run
+  directory is self-contained (``LanguageModel.from_pretrained(run_dir)`` rebuilds the model).
 
 Step convention: ``step`` counts completed optimizer updates. Update ``s`` (0-based) uses the
 learning rate :func:`lr_at` ``(s)``, so the schedule reaches ``min_lr`` at ``s = max_steps``.
@@ -27,40 +32,63 @@ learning rate :func:`lr_at` ``(s)``, so the schedule reaches ``min_lr`` at ``s =
 from __future__ import annotations
 
 import contextlib
+import glob
 import json
 import math
+import shutil
 import sys
 import time
 from pathlib import Path
-from typing import Any, Callable, Sequence
+from typing import Any, Callable, Mapping, Sequence
 
 import torch
 import torch.nn as nn
-from tqdm.auto import tqdm
 
-from mosaic.harness import distributed
-from mosaic.harness.checkpoint import (CHECKPOINT, PREV_CHECKPOINT, GracefulStop, discard_run, identity_changes,
-                                      identity_digest, load_latest, metrics_up_to, rng_state, run_identity,
-                                      run_lock, save_checkpoint, set_rng_state, torch_load)
-from mosaic.harness.checkpoint import CheckpointError, RunLockedError, TrainingInterrupted, load_checkpoint
+from mosaic.harness import distributed, tracking
+from mosaic.harness.checkpoint import (
+    CHECKPOINT,
+    PREV_CHECKPOINT,
+    CheckpointError,
+    GracefulStop,
+    RunLockedError,
+    TrainingInterrupted,
+    discard_run,
+    identity_changes,
+    identity_digest,
+    load_checkpoint,
+    load_latest,
+    metrics_up_to,
+    rng_state,
+    run_identity,
+    run_lock,
+    save_checkpoint,
+    set_rng_state,
+)
 from mosaic.harness.distributed import Dist
 from mosaic.harness.io import atomic_open, atomic_path, write_json
+from mosaic.harness.progress import Progress
 from mosaic.harness.provenance import collect_provenance
 from mosaic.harness.train_config import PRECISIONS, SCHEDULES, TrainConfig
+from mosaic.harness.weights import LEGACY_WEIGHTS, WEIGHTS, WEIGHTS_SHA256, load_weights, save_weights
 
 __all__ = [  # public API (the exceptions come from mosaic.harness.checkpoint, TrainConfig from mosaic.harness.train_config)
     "train", "TrainConfig", "evaluate", "lr_at", "make_optimizer", "resolve_device", "load_trained",
     "load_checkpoint", "NonFiniteLossError", "TrainingInterrupted", "CheckpointError", "RunLockedError",
     "SCHEDULES", "PRECISIONS", "CHECKPOINT", "WEIGHTS", "METRICS", "DONE", "CONFIG",
 ]
+# WEIGHTS ("model.safetensors") is defined in mosaic.harness.weights, with the format it names.
 
 BATCH_SEED_STRIDE = 1_000_003  # train batch at step s is drawn with seed * stride + s
 EVAL_SEED = 0x5EED_0000  # val batch i is drawn with EVAL_SEED + i, whatever the run's seed
-WEIGHTS, METRICS, DONE, CONFIG = "model.pt", "metrics.jsonl", "done.json", "config.json"
-# What a training leaves in its run directory; all of it goes when the run starts afresh.
-# ".*.tmp*" are the temporary files of atomic writes a killed process left behind.
-RUN_FILES = (CHECKPOINT, PREV_CHECKPOINT, WEIGHTS, METRICS, DONE, CONFIG, ".*.tmp*")
+METRICS, DONE, CONFIG = "metrics.jsonl", "done.json", "config.json"
+# What a training leaves in its run directory; all of it goes when the run starts afresh (with
+# the caller's artifacts and run_files). ".*.tmp*" are the temporary files of atomic writes a
+# killed process left behind; model.pt the final weights of runs written before model.safetensors.
+RUN_FILES = (CHECKPOINT, PREV_CHECKPOINT, WEIGHTS, WEIGHTS_SHA256, LEGACY_WEIGHTS, METRICS, DONE, CONFIG,
+             tracking.TENSORBOARD_DIR, tracking.WANDB_DIR, ".*.tmp*")
 TEMPORARY_FILES = (".*.tmp*",)
+# Artifact names that would overwrite what the trainer itself writes.
+RESERVED_NAMES = frozenset(RUN_FILES[:-1]) | {".lock"}
 
 Batch = Sequence[torch.Tensor]
 GetBatch = Callable[[str, int, torch.Generator], Batch]
@@ -86,10 +114,11 @@ def lr_at(step: int, cfg: TrainConfig) -> float:
     return cfg.lr + progress * (cfg.min_lr - cfg.lr)  # linear
 
 
-def make_optimizer(model: nn.Module, cfg: TrainConfig, device: torch.device) -> torch.optim.AdamW:
+def make_optimizer(model: nn.Module, cfg: TrainConfig, device: torch.device) -> torch.optim.Optimizer:
     """AdamW; weight decay on parameters with ``dim >= 2`` only (fused kernels on CUDA).
     A parameter marked ``_no_weight_decay = True`` (Mamba's convention, e.g. the SSM's ``A_log``)
-    is never decayed."""
+    is never decayed. ``cfg.optimizer = "adamw_no_bias_correction"``: MLX's AdamW, without bias
+    correction (:class:`mosaic.harness.optim.AdamWNoBiasCorrection`), same groups."""
     params = [p for p in model.parameters() if p.requires_grad]
     decayed = [p.dim() >= 2 and not getattr(p, "_no_weight_decay", False) for p in params]
     groups = [
@@ -97,6 +126,10 @@ def make_optimizer(model: nn.Module, cfg: TrainConfig, device: torch.device) -> 
         {"params": [p for p, d in zip(params, decayed) if not d], "weight_decay": 0.0},
     ]
     groups = [g for g in groups if g["params"]]
+    if cfg.optimizer == "adamw_no_bias_correction":
+        from mosaic.harness.optim import AdamWNoBiasCorrection  # noqa: PLC0415  (only runs that ask for it)
+
+        return AdamWNoBiasCorrection(groups, lr=cfg.lr, betas=tuple(cfg.betas))
     return torch.optim.AdamW(groups, lr=cfg.lr, betas=tuple(cfg.betas), fused=device.type == "cuda")
 
 
@@ -111,16 +144,18 @@ def resolve_device(name: str) -> torch.device:
 
 # -- trained weights -----------------------------------------------------------------------------
 def load_trained(model: nn.Module, run_dir: str | Path, weights: str = WEIGHTS) -> nn.Module:
-    """Load ``run_dir/<weights>`` (default: the final ``model.pt``) into ``model`` (same
-    architecture/config)."""
+    """Load ``run_dir/<weights>`` (default: the final ``model.safetensors``, checked against its
+    ``.sha256``) into ``model`` (same architecture/config). A run directory written before
+    ``model.safetensors`` existed holds ``model.pt``, loaded instead (``torch.load`` with
+    ``weights_only=True``). A damaged file raises one CheckpointError line."""
     run_dir = Path(run_dir)
     path = run_dir / weights
+    if weights == WEIGHTS and not path.is_file() and (run_dir / LEGACY_WEIGHTS).is_file():
+        path = run_dir / LEGACY_WEIGHTS
     if not path.is_file():
         hint = " (training has not finished: only a checkpoint exists)" if (run_dir / CHECKPOINT).is_file() else ""
         raise FileNotFoundError(f"no trained weights at {path}{hint}")
-    state = torch_load(path, hint=f"; delete it and {run_dir / DONE} to train again")
-    model.load_state_dict(state)
-    return model
+    return load_weights(model, path, hint=f"; delete it and {run_dir / DONE} to train again")
 
 
 # -- evaluation, metrics ------------------------------------------------------------------------
@@ -157,6 +192,40 @@ def _clean(value: Any) -> Any:
     return None if isinstance(value, float) and not math.isfinite(value) else value
 
 
+def _identity_settings(cfg: TrainConfig) -> dict[str, Any]:
+    """The trainer settings a run identity records: where the curves are mirrored to (tracking)
+    changes no result, so a run resumes whatever trackers it is given."""
+    return {k: v for k, v in cfg.to_dict().items() if k != "tracking"}
+
+
+def _check_artifacts(artifacts: Mapping[str, str | Path | bytes]) -> dict[str, str | Path | bytes]:
+    """Refuse (one line) artifact names that are not plain file names or that the trainer writes
+    itself, and source files that do not exist, before anything is written."""
+    checked: dict[str, str | Path | bytes] = {}
+    for name, source in artifacts.items():
+        if (not isinstance(name, str) or not name or name != Path(name).name or name.startswith(".")
+                or glob.has_magic(name)):
+            raise ValueError(f"artifact name {name!r} must be a plain file name (no directory, no leading "
+                             "dot, no wildcard)")
+        if name in RESERVED_NAMES:
+            raise ValueError(f"artifact name {name!r} is a file the trainer writes itself")
+        if not isinstance(source, (bytes, str, Path)):
+            raise TypeError(f"artifact {name!r}: expected a file path or bytes, got {type(source).__name__}")
+        if not isinstance(source, bytes) and not Path(source).is_file():
+            raise FileNotFoundError(f"artifact {name!r}: no such file {source}")
+        checked[name] = source
+    return checked
+
+
+def _write_artifacts(out_dir: Path, artifacts: Mapping[str, str | Path | bytes]) -> None:
+    for name, source in artifacts.items():
+        with atomic_path(out_dir / name) as tmp:
+            if isinstance(source, bytes):
+                tmp.write_bytes(source)
+            else:
+                shutil.copyfile(source, tmp)
+
+
 # -- the loop -------------------------------------------------------------------------------------
 def train(
     model: nn.Module,
@@ -167,6 +236,7 @@ def train(
     run_config: dict[str, Any] | None = None,
     on_eval: Callable[[int, float, nn.Module], None] | None = None,
     run_files: Sequence[str] = (),
+    artifacts: Mapping[str, str | Path | bytes] | None = None,
 ) -> dict[str, Any]:
     """Train ``model`` for ``cfg.max_steps`` updates, resuming from ``out_dir/checkpoint.pt``.
 
@@ -175,7 +245,15 @@ def train(
     sliced per rank. ``loss_fn(model, batch)`` returns a scalar loss (default
     ``model(*batch)[1]``). ``on_eval(step, val_loss, model)``, if given, is called (on rank 0)
     after every validation (step 0 included), e.g. to keep the best weights; it must leave the
-    model's weights and the RNGs alone. Returns the final metrics (``done.json``).
+    model's weights and the RNGs alone; it may log texts or scalars through
+    :func:`mosaic.harness.tracking.active_tracker` (e.g. sampled continuations). Returns the
+    final metrics (``done.json``).
+
+    ``artifacts`` (``{file name: source path or bytes}``) are files the model needs besides its
+    weights and config, e.g. a tokenizer's vocabulary: they are copied into ``out_dir``
+    atomically when training ends, before ``done.json``, so a finished run directory is
+    self-contained. The sources are checked before training starts (a missing one fails at
+    once); the names are part of the run's files (deleted when it starts afresh).
 
     **Run identity.** ``run_config`` is everything of the experiment that determines the result
     (architecture, model config, a fingerprint of the data, ...); with ``cfg`` (less its cadence
@@ -190,6 +268,8 @@ def train(
     if isinstance(cfg, dict):
         cfg = TrainConfig.from_dict(cfg)
     cfg.validate()
+    tracking.check_tracking(cfg.tracking)  # a missing package fails before anything is written
+    artifacts = _check_artifacts(artifacts or {})
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     ddp, device_name = distributed.setup(cfg.device)
@@ -197,19 +277,21 @@ def train(
         device = resolve_device(device_name)
         with run_lock(out_dir, ddp, device), GracefulStop() as stop:
             return _train(model, get_batch, out_dir, cfg, loss_fn or _default_loss, run_config, on_eval,
-                          tuple(run_files), ddp, device, stop)
+                          tuple(run_files), artifacts, ddp, device, stop)
     finally:
         ddp.close()
 
 
 def _train(model, get_batch, out_dir: Path, cfg: TrainConfig, loss_fn: LossFn, run_config, on_eval,
-           run_files: tuple[str, ...], ddp: Dist, device: torch.device, stop: GracefulStop) -> dict[str, Any]:
+           run_files: tuple[str, ...], artifacts: dict[str, str | Path | bytes], ddp: Dist, device: torch.device,
+           stop: GracefulStop) -> dict[str, Any]:
     if cfg.threads is not None:
         torch.set_num_threads(cfg.threads)
     model.to(device)
     optimizer = make_optimizer(model, cfg, device)
     num_params = sum(p.numel() for p in model.parameters())
-    identity = run_identity(cfg.to_dict(), run_config, model)
+    identity = run_identity(_identity_settings(cfg), run_config, model)
+    final_files = (DONE, WEIGHTS, WEIGHTS_SHA256, *artifacts)
 
     step, tokens, elapsed, ckpt_step = 0, 0, 0.0, None
     loss_sum, loss_count = 0.0, 0  # train losses since the last log line (continued on resume)
@@ -220,15 +302,17 @@ def _train(model, get_batch, out_dir: Path, cfg: TrainConfig, loss_fn: LossFn, r
         ckpt, keep_previous = None, False
     if ckpt is None:  # a fresh run: whatever an earlier run left here is stale
         if ddp.is_main:
-            removed = discard_run(out_dir, RUN_FILES + run_files)
+            removed = discard_run(out_dir, RUN_FILES + run_files + tuple(glob.escape(a) for a in artifacts))
             if changed is not None:
                 print(f"{out_dir}: the checkpoint was trained with other settings ({changed}); "
                       f"starting afresh (removed {len(removed)} files of the old run)", file=sys.stderr)
     else:
         if ddp.is_main:
             discard_run(out_dir, TEMPORARY_FILES)  # left by a process killed while writing
-        if ckpt["step"] >= cfg.max_steps and (out_dir / DONE).is_file():
+        if ckpt["step"] >= cfg.max_steps and all((out_dir / f).is_file() for f in final_files):
             return json.loads((out_dir / DONE).read_text(encoding="utf-8"))  # already trained
+        # (a final file missing, e.g. model.safetensors of a run written with model.pt: the
+        # final checkpoint is loaded below and the final files are written again)
         model.load_state_dict(ckpt["model"])
         optimizer.load_state_dict(ckpt["optimizer"])
         set_rng_state(ckpt["rng"])
@@ -252,9 +336,10 @@ def _train(model, get_batch, out_dir: Path, cfg: TrainConfig, loss_fn: LossFn, r
             fh.writelines(line + "\n" for line in kept_lines)
         (out_dir / DONE).unlink(missing_ok=True)  # stale if this run is being extended
     ddp.barrier()
+    kept_records = [json.loads(line) for line in kept_lines]
     last: dict[str, Any] = {}  # latest value of every metric, for done.json
-    for line in kept_lines:
-        last.update({k: v for k, v in json.loads(line).items() if v is not None})
+    for record in kept_records:
+        last.update({k: v for k, v in record.items() if v is not None})
 
     def autocast():
         return torch.autocast(device.type, dtype=torch.bfloat16, enabled=cfg.precision == "bf16")
@@ -280,15 +365,22 @@ def _train(model, get_batch, out_dir: Path, cfg: TrainConfig, loss_fn: LossFn, r
     def eval_due(s: int) -> bool:
         return cfg.eval_batches > 0 and (s == cfg.max_steps or (cfg.eval_interval > 0 and s % cfg.eval_interval == 0))
 
-    progress = tqdm(total=cfg.max_steps, initial=step, desc=out_dir.name, dynamic_ncols=True,
-                    disable=not (cfg.progress and ddp.is_main and sys.stderr.isatty()))
+    progress = Progress(cfg.max_steps, f"train {out_dir.name}", unit="steps", initial=step,
+                        enabled=cfg.progress and ddp.is_main)
+    tracker = tracking.Tracker()  # logs nothing: ranks other than 0
+    if ddp.is_main:
+        tracker = tracking.open_tracker(
+            cfg.tracking, out_dir, resume_step=ckpt_step, history=kept_records,
+            identity_digest=identity_digest(identity),
+            config={"train": cfg.to_dict(), "run": run_config, "num_params": num_params})
     metrics_file = open(metrics_path, "a", encoding="utf-8") if ddp.is_main else contextlib.nullcontext()
-    with progress, metrics_file:
+    with tracking.activate(tracker), progress, metrics_file:
         def log(record: dict[str, Any]) -> None:
             last.update(record)
             if ddp.is_main:
                 metrics_file.write(json.dumps({k: _clean(v) for k, v in record.items()}) + "\n")
                 metrics_file.flush()
+                tracker.log_metrics(record)
 
         model.train()
         if step == 0 and cfg.eval_batches > 0:  # the untrained model's loss starts every curve
@@ -325,16 +417,18 @@ def _train(model, get_batch, out_dir: Path, cfg: TrainConfig, loss_fn: LossFn, r
             step += 1
             loss_sum, loss_count = loss_sum + step_loss, loss_count + 1
             elapsed = elapsed_at_start + time.perf_counter() - session_start
-            progress.update(1)
-            progress.set_postfix(loss=f"{step_loss:.4f}", refresh=False)
+            progress.update(1, loss=step_loss)
             is_eval = eval_due(step)
             if step % cfg.log_interval == 0 or is_eval or step == cfg.max_steps:
                 now = time.perf_counter()
                 record = {"step": step, "tokens": tokens, "train_loss": loss_sum / max(loss_count, 1),
                           "lr": lr, "tokens_per_s": window_tokens / max(now - window_start, 1e-9),
                           "elapsed_s": elapsed}
+                if grad_norm is not None:
+                    record["grad_norm"] = grad_norm  # before clipping, of this step's update
                 if is_eval:
                     record["val_loss"] = validate(step)
+                    progress.update(0, val_loss=record["val_loss"])
                 log(record)
                 loss_sum, loss_count, window_tokens, window_start = 0.0, 0, 0, time.perf_counter()
             if step == cfg.max_steps or (cfg.checkpoint_interval and step % cfg.checkpoint_interval == 0):
@@ -351,9 +445,10 @@ def _train(model, get_batch, out_dir: Path, cfg: TrainConfig, loss_fn: LossFn, r
     if done["val_loss"] is None and cfg.eval_batches > 0:
         done["val_loss"] = evaluate(model, get_batch, loss_fn, cfg, device, autocast, ddp)
     done = {k: _clean(v) for k, v in done.items()}
-    if ddp.is_main:
-        with atomic_path(out_dir / WEIGHTS) as tmp:
-            torch.save({k: v.detach().cpu() for k, v in model.state_dict().items()}, tmp)
+    if ddp.is_main:  # done.json last: its presence says every other final file is complete
+        save_weights(model, out_dir / WEIGHTS)
+        _write_artifacts(out_dir, artifacts)
+        (out_dir / LEGACY_WEIGHTS).unlink(missing_ok=True)  # superseded by model.safetensors
         write_json(out_dir / DONE, done)
     ddp.barrier()
     return done

@@ -7,13 +7,15 @@ refused by name (one ``ValueError``), and what YAML/JSON produce (``"1e-3"`` str
 from __future__ import annotations
 
 import dataclasses
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from mosaic.harness.config import reject_unknown_keys
+from mosaic.harness.tracking import DEFAULT_TRACKING, TRACKERS
 
 SCHEDULES = ("cosine", "linear", "constant")
 PRECISIONS = ("fp32", "bf16")
+OPTIMIZERS = ("adamw", "adamw_no_bias_correction")  # the latter: MLX's AdamW (mosaic.harness.optim)
 
 
 @dataclass
@@ -35,7 +37,10 @@ class TrainConfig:
     device: str = "auto"  # cpu | cuda | cuda:N | auto
     threads: int | None = None  # torch.set_num_threads when given
     precision: str = "fp32"  # fp32 | bf16 (autocast; for GPU runs)
+    optimizer: str = "adamw"  # adamw | adamw_no_bias_correction (MLX's AdamW, the official three-moons code)
     progress: bool = True
+    # where metrics.jsonl is mirrored live (mosaic.harness.tracking): tensorboard, wandb; [] = off
+    tracking: list[str] = field(default_factory=lambda: list(DEFAULT_TRACKING))
 
     @classmethod
     def from_dict(cls, values: dict[str, Any]) -> "TrainConfig":
@@ -51,6 +56,7 @@ class TrainConfig:
     def to_dict(self) -> dict[str, Any]:
         d = dataclasses.asdict(self)
         d["betas"] = list(self.betas)
+        d["tracking"] = list(self.tracking)
         return d
 
     def validate(self) -> None:
@@ -72,6 +78,10 @@ class TrainConfig:
         need(self.log_interval >= 1, "log_interval", ">= 1")
         need(self.threads is None or self.threads >= 1, "threads", "None or >= 1")
         need(self.precision in PRECISIONS, "precision", f"one of {PRECISIONS}")
+        need(isinstance(self.tracking, (list, tuple)) and all(t in TRACKERS for t in self.tracking)
+             and len(set(self.tracking)) == len(self.tracking), "tracking",
+             f"a list of distinct trackers from {list(TRACKERS)}")
+        need(self.optimizer in OPTIMIZERS, "optimizer", f"one of {OPTIMIZERS}")
         dev = self.device
         need(dev in ("auto", "cpu", "mps") or dev == "cuda" or dev.startswith("cuda:"), "device",
              "auto, cpu, cuda or cuda:N")
@@ -104,6 +114,10 @@ def _coerce(key: str, annotation: Any, value: Any) -> Any:
             return value
         if ann.startswith("tuple"):
             return tuple(float(v) for v in value)
+        if ann.startswith("list"):
+            if isinstance(value, str) or not all(isinstance(v, str) for v in value):
+                raise TypeError
+            return list(value)
     except (TypeError, ValueError):
         raise ValueError(f"TrainConfig.{key}: expected {ann}, got {value!r}") from None
     return value

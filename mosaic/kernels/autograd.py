@@ -1,48 +1,126 @@
-"""Fused forward and backward passes of the feature extractors' elementwise steps (eq. 7).
+"""Fast paths written in PyTorch: autograd Functions with hand-written backward passes, and the
+shifted-causal form of eq. 8 for PyTorch's fused attention. Device-agnostic (CPU and CUDA).
 
-Keys and values of a memory unit end in ``α · x / ‖x‖``; values first mix in their look-ahead,
-``v̄_T = u_T + λ_ψ u_{T+1}`` with ``u = W_ψ x``. Written as separate tensor ops, autograd keeps
-each intermediate and its backward walks through every one of them: about six passes over a
-(B, H, T, d) tensor and three temporaries of that size per normalisation. Here each chain is one
-autograd Function with its backward written out: two passes forward, three backward, and only the
-input and a (B, H, T, 1) norm kept. The values' mix is recomputed in backward, not stored.
+Each function here computes what a reference op of :mod:`mosaic.model` computes (same values up to
+float round-off; tests/kernels compare values and gradients in float64):
 
-Both functions return the same values as the plain ops of ``mosaic.model.features`` (``tests/
-test_fused_features.py`` compares values and gradients in float64 to 1e-10). Their outputs are
-(B, H, T, d) tensors laid out for their consumer: contiguous for the contextual memory's attention
-kernel, heads-major for the persistent memory (see ``heads_major``), which saves the copies that
-re-laying a tensor out for the next op would cost.
+* :func:`leaky_scan` — ``leaky_average``: a chunked scan, O(T·Q·d) instead of the reference's
+  dense T×T decay matrix (O(T²·d)), exact (the recurrence re-associated);
+* :func:`scaled_normalize` — ``normalize``: one Function instead of six tensor ops, keeping only the
+  input and a (B, H, T, 1) norm for backward;
+* :func:`lookahead_normalize` — ``value_features``: the look-ahead mix recomputed in backward
+  instead of stored;
+* :func:`shifted_smoothing` — ``kernel_smoothing``: eq. 8 as causal attention of queries
+  ``k[1:]`` over keys ``k[:-1]`` (the diagonal-excluded mask is a causal mask on shifted
+  sequences), so the fused SDPA kernel skips the masked half and no T×T matrix is stored; on CPU
+  with gradients, PyTorch's flash kernel is called directly and the gradients of the overlapping
+  slices are assembled in one pass (a private op: used only where :func:`private_flash_cpu` says it
+  exists with the signature this code was written for).
 
 Gradient of the scaled normalisation (n = ‖x‖, ε = ``NORM_EPS``, upstream gradient g)::
 
     out = α x / (n + ε)
     ∂L/∂x = α/(n+ε) · (g − x · s / (n (n+ε))),   s = Σ_i g_i x_i
     ∂L/∂α = Σ_{b,t} s / (n + ε)                   (per unit)
+
+Gradient of the leaky average ``out_t = x_t + λ out_{t-1}``: the adjoint ``a_t = g_t + λ a_{t+1}``
+is the same scan run backwards, ``∂L/∂x = a``, ``∂L/∂λ = Σ_t a_t · out_{t-1}``.
 """
 from __future__ import annotations
 
+import functools
+
 import torch
+import torch.nn.functional as F
 from torch.autograd.function import once_differentiable
 
-from mosaic.kernels import cpu as cpu_kernels
-
-NORM_EPS = 1e-10
-
-
-def _empty_heads_major(shape: torch.Size, like: torch.Tensor) -> torch.Tensor:
-    """An uninitialised (B, H, T, d) tensor stored as (H, B, T, d)."""
-    B, H, T, d = shape
-    return like.new_empty(H, B, T, d).transpose(0, 1)
+NORM_EPS = 1e-10  # the reference's ε (mosaic.model.features.NORM_EPS)
+SCAN_CHUNK = 16  # Q of the chunked scan (fastest of 8…128 at the benchmark size, tied with 8)
 
 
+def split_heads(x: torch.Tensor, n_head: int) -> torch.Tensor:
+    """(B, T, C) -> (B, H, T, d)."""
+    B, T, C = x.shape
+    return x.view(B, T, n_head, C // n_head).transpose(1, 2)
+
+
+# -- the leaky average: a chunked scan ------------------------------------------------------------
+def _decay_matrix(lam: torch.Tensor, n: int) -> torch.Tensor:
+    """``lam`` (G, 1, 1) -> lower-triangular ``λ^(i-j)`` of shape (G, n, n)."""
+    i = torch.arange(n, device=lam.device)
+    diff = (i[:, None] - i[None, :]).to(lam.dtype)
+    return (lam ** diff.clamp(min=0)).masked_fill(diff < 0, 0.0)
+
+
+def _scan(x: torch.Tensor, lam: torch.Tensor, chunk: int, reverse: bool = False) -> torch.Tensor:
+    """``out_t = x_t + λ out_{t-1}`` (or ``out_{t+1}`` when ``reverse``) along dim 1 of ``x``
+    (G, T, N), one λ per group (G,), no autograd graph. Inside a chunk of length Q the recurrence is
+    a product with the Q×Q decay matrix; the state carried between chunks is itself a leaky
+    average over the chunk ends with factor λ^Q, solved by the same function (depth log_Q T)."""
+    G, T, N = x.shape
+    lam3 = lam.reshape(G, 1, 1)
+    if T <= chunk:
+        D = _decay_matrix(lam3, T)
+        return (D.transpose(-1, -2) if reverse else D) @ x
+    n_chunks = -(-T // chunk)
+    if n_chunks * chunk > T:  # zeros at the end never reach earlier positions, either way
+        x = F.pad(x, (0, 0, 0, n_chunks * chunk - T))
+    D = _decay_matrix(lam3, chunk)
+    if reverse:
+        D = D.transpose(-1, -2)
+    intra = D.unsqueeze(1) @ x.view(G, n_chunks, chunk, N)  # (G, nC, Q, N)
+    ends = intra[:, :, 0 if reverse else -1].contiguous()  # (G, nC, N)
+    carried = _scan(ends, lam**chunk, chunk, reverse)
+    steps = torch.arange(1, chunk + 1, device=x.device, dtype=x.dtype)
+    if reverse:
+        incoming = F.pad(carried[:, 1:], (0, 0, 0, 1))  # S_{c+1}, zero at the end
+        powers = lam3 ** steps.flip(0)[:, None]  # λ^(Q-i)
+    else:
+        incoming = F.pad(carried[:, :-1], (0, 0, 1, 0))  # S_{c-1}, zero at the start
+        powers = lam3 ** steps[:, None]  # λ^(i+1)
+    intra.addcmul_(powers.unsqueeze(1), incoming.unsqueeze(2))
+    return intra.view(G, n_chunks * chunk, N)[:, :T]
+
+
+class _LeakyScan(torch.autograd.Function):
+    """The scan of ``x`` (H, T, N) with one λ per unit, and its backward (the reverse scan)."""
+
+    @staticmethod
+    def forward(ctx, x, lam, chunk):
+        out = _scan(x, lam, chunk)
+        ctx.save_for_backward(out, lam)
+        ctx.chunk = chunk
+        return out
+
+    @staticmethod
+    @once_differentiable
+    def backward(ctx, grad_out):
+        out, lam = ctx.saved_tensors
+        G = out.size(0)
+        adjoint = _scan(grad_out.contiguous(), lam, ctx.chunk, reverse=True)
+        grad_lam = None
+        if ctx.needs_input_grad[1]:  # Σ_t a_t · out_{t-1} per unit, as one dot product each
+            grad_lam = torch.linalg.vecdot(adjoint[:, 1:].reshape(G, -1), out[:, :-1].reshape(G, -1))
+        return adjoint, grad_lam, None
+
+
+def leaky_scan(x: torch.Tensor, lam: torch.Tensor, chunk: int = SCAN_CHUNK) -> torch.Tensor:
+    """``leaky_average`` of ``x`` (B, H, T, d) with ``lam`` (H,) by the chunked scan. The batch
+    joins the channels, so each unit's Q×Q decay matrix multiplies one (Q, B·d) block."""
+    B, H, T, d = x.shape
+    xs = x.permute(1, 2, 0, 3).reshape(H, T, B * d)  # (H, T, B·d)
+    out = _LeakyScan.apply(xs, lam, chunk)
+    return out.view(H, T, B, d).permute(2, 0, 1, 3)
+
+
+# -- normalisations ------------------------------------------------------------------------------
 def _normalize_backward(g, x, norm, alpha):
     """(∂L/∂x, s / (n+ε)) of ``α x / (n+ε)`` for ``x`` (..., d), ``norm`` (..., 1), ``alpha``
-    broadcastable to ``norm``. ∂L/∂x is laid out like ``x``."""
+    broadcastable to ``norm``."""
     inv = 1.0 / (norm + NORM_EPS)
-    s = torch.linalg.vecdot(g, x, dim=-1).unsqueeze(-1)  # Σ_i g_i x_i, (..., 1)
+    s = torch.linalg.vecdot(g, x, dim=-1).unsqueeze(-1)  # Σ_i g_i x_i
     factor = inv * alpha
-    grad_x = torch.empty_like(x)
-    torch.mul(g, factor, out=grad_x)
+    grad_x = torch.mul(g, factor)
     # x = 0 gives s = 0: the clamp keeps 0/0 out of the coefficient
     grad_x.addcmul_(x, factor * inv * s / norm.clamp_min(torch.finfo(norm.dtype).tiny), value=-1.0)
     return grad_x, s * inv
@@ -52,13 +130,10 @@ class _ScaledNormalize(torch.autograd.Function):
     """``α_h · x / (‖x‖ + ε)`` for ``x`` (B, H, T, d) and ``alpha`` (H,)."""
 
     @staticmethod
-    def forward(ctx, x, alpha, heads_major):
+    def forward(ctx, x, alpha):
         norm = torch.linalg.vector_norm(x, dim=-1, keepdim=True)  # (B, H, T, 1)
-        factor = alpha[:, None, None] / (norm + NORM_EPS)
-        out = _empty_heads_major(x.shape, x) if heads_major else x.new_empty(x.shape)  # contiguous
-        torch.mul(x, factor, out=out)
         ctx.save_for_backward(x, norm, alpha)
-        return out
+        return x * (alpha[:, None, None] / (norm + NORM_EPS))
 
     @staticmethod
     @once_differentiable
@@ -66,168 +141,122 @@ class _ScaledNormalize(torch.autograd.Function):
         x, norm, alpha = ctx.saved_tensors
         grad_x, per_row = _normalize_backward(g, x, norm, alpha[:, None, None])
         grad_alpha = per_row.sum(dim=(0, 2, 3)) if ctx.needs_input_grad[1] else None
-        return grad_x, grad_alpha, None
+        return grad_x, grad_alpha
 
 
-def scaled_normalize(x: torch.Tensor, alpha: torch.Tensor, heads_major: bool = False) -> torch.Tensor:
-    """``α_h · x / (‖x‖ + ε)`` over the last dim of ``x`` (B, H, T, d), ``alpha`` (H,).
-
-    ``heads_major=True`` stores the result as (H, B, T, d), so that folding the batch into the
-    query axis, ``out.transpose(0, 1).reshape(H, B·T, d)``, is a view (the persistent memory).
-    """
-    return _ScaledNormalize.apply(x, alpha, heads_major)
+def scaled_normalize(x: torch.Tensor, alpha: torch.Tensor) -> torch.Tensor:
+    """``normalize``: ``α_h · x / (‖x‖ + ε)`` over the last dim of ``x`` (B, H, T, d)."""
+    return _ScaledNormalize.apply(x, alpha)
 
 
 class _LookaheadNormalize(torch.autograd.Function):
-    """Values of eq. 7 from ``u = W_ψ x`` (B, T, H, d): ``v̄_t = u_t + λ_h u_{t+1}`` (``u_T`` =
-    ``u_next`` or 0), ``v_t = α_h v̄_t / (‖v̄_t‖ + ε)``; returned as a (B, T, H, d) view of a
-    contiguous (B, H, T, d) tensor."""
+    """Values of eq. 7 from ``u = W_ψ x`` (B, T, H, d): ``v̄_t = u_t + λ_h u_{t+1}`` (0 after the
+    end), ``v_t = α_h v̄_t / (‖v̄_t‖ + ε)``; returned as a (B, T, H, d) view of a contiguous
+    (B, H, T, d) tensor."""
 
     @staticmethod
-    def forward(ctx, u, u_next, lam, alpha):
-        lam_b = lam[:, None]  # (H, 1) against (..., H, d)
-        vbar = _mix(u, u_next, lam_b)
+    def forward(ctx, u, lam, alpha):
+        vbar = _mix(u, lam[:, None])
         norm = torch.linalg.vector_norm(vbar, dim=-1, keepdim=True)  # (B, T, H, 1)
         B, T, H, d = u.shape
-        out = u.new_empty(B, H, T, d).transpose(1, 2)  # (B, T, H, d) view of (B, H, T, d) storage
+        out = u.new_empty(B, H, T, d).transpose(1, 2)
         torch.mul(vbar, alpha[:, None] / (norm + NORM_EPS), out=out)  # v̄ is recomputed in backward
-        ctx.save_for_backward(u, u_next, lam, alpha, norm)
+        ctx.save_for_backward(u, lam, alpha, norm)
         return out
 
     @staticmethod
     @once_differentiable
     def backward(ctx, g):
-        u, u_next, lam, alpha, norm = ctx.saved_tensors
+        u, lam, alpha, norm = ctx.saved_tensors
         lam_b = lam[:, None]
-        vbar = _mix(u, u_next, lam_b)
+        vbar = _mix(u, lam_b)
         grad_vbar, per_row = _normalize_backward(g, vbar, norm, alpha[:, None])  # (B, T, H, d)
         # v̄_t = u_t + λ u_{t+1}: u_t receives its own gradient and λ × that of v̄_{t-1}
         grad_u = torch.empty_like(u)
         grad_u[:, 0] = grad_vbar[:, 0]
         torch.addcmul(grad_vbar[:, 1:], grad_vbar[:, :-1], lam_b, out=grad_u[:, 1:])
-        grad_lam = grad_alpha = grad_next = None
-        if ctx.needs_input_grad[2]:
-            # Σ over b, t, d per unit (einsum would route this through a slow bmm)
-            grad_lam = (grad_vbar[:, :-1] * u[:, 1:]).sum(dim=(0, 1, 3))
-            if u_next is not None:
-                grad_lam = grad_lam + (grad_vbar[:, -1:] * u_next).sum(dim=(0, 1, 3))
-        if ctx.needs_input_grad[3]:
-            grad_alpha = per_row.sum(dim=(0, 1, 3))
-        if u_next is not None and ctx.needs_input_grad[1]:
-            grad_next = grad_vbar[:, -1:] * lam_b
-        return grad_u, grad_next, grad_lam, grad_alpha
+        grad_lam = (grad_vbar[:, :-1] * u[:, 1:]).sum(dim=(0, 1, 3)) if ctx.needs_input_grad[1] else None
+        grad_alpha = per_row.sum(dim=(0, 1, 3)) if ctx.needs_input_grad[2] else None
+        return grad_u, grad_lam, grad_alpha
 
 
-def _mix(u: torch.Tensor, u_next: torch.Tensor | None, lam_b: torch.Tensor) -> torch.Tensor:
-    """``v̄_t = u_t + λ u_{t+1}`` for ``u`` (B, T, H, d), ``u_{T}`` = ``u_next`` (B, 1, H, d) or 0."""
+def _mix(u: torch.Tensor, lam_b: torch.Tensor) -> torch.Tensor:
+    """``v̄_t = u_t + λ u_{t+1}`` for ``u`` (B, T, H, d), ``u_T`` = 0."""
     vbar = torch.empty_like(u)
     torch.addcmul(u[:, :-1], u[:, 1:], lam_b, out=vbar[:, :-1])
-    if u_next is None:
-        vbar[:, -1] = u[:, -1]
-    else:
-        torch.addcmul(u[:, -1:], u_next, lam_b, out=vbar[:, -1:])
+    vbar[:, -1] = u[:, -1]
     return vbar
 
 
-def lookahead_normalize(u: torch.Tensor, u_next: torch.Tensor | None, lam: torch.Tensor,
-                        alpha: torch.Tensor, n_head: int) -> torch.Tensor:
-    """Values ``v_t = α_ψ · (u_t + λ_ψ u_{t+1}) / ‖·‖`` (eq. 7) for every position of the
-    projection ``u = W_ψ x`` (B, T, C), with ``u_T = u_next`` (B, 1, C) when the input after the
-    last position is known, else 0. ``lam``, ``alpha``: (H,). Returns (B, H, T, d), contiguous."""
-    if u_next is None and uses_feature_kernel(u, n_head):  # one CPU kernel pass (features.c)
-        return _FeatureKernel.apply(u, n_head, ("value",), (False,), lam, alpha)
+def lookahead_normalize(u: torch.Tensor, lam: torch.Tensor, alpha: torch.Tensor, n_head: int) -> torch.Tensor:
+    """``value_features``: values (B, H, T, d) of eq. 7 from ``u = W_ψ x`` (B, T, C)."""
     B, T, C = u.shape
-    uh = u.reshape(B, T, n_head, C // n_head)
-    nh = None if u_next is None else u_next.reshape(B, 1, n_head, C // n_head)
-    return _LookaheadNormalize.apply(uh, nh, lam, alpha).transpose(1, 2)
+    return _LookaheadNormalize.apply(u.reshape(B, T, n_head, C // n_head), lam, alpha).transpose(1, 2)
 
 
-# -- keys and values in one pass each (CPU kernels, mosaic/csrc/features.c) ------------------------
-def uses_feature_kernel(u: torch.Tensor, n_head: int) -> bool:
-    """Whether the feature extractors take the CPU kernels for ``u = W x`` (B, T, C)."""
-    d = u.size(-1) // n_head
-    return (u.device.type == "cpu" and u.dtype == torch.float32 and d % 8 == 0 and d <= 256
-            and cpu_kernels.available())
+# -- eq. 8 through fused attention ---------------------------------------------------------------
+@functools.cache
+def private_flash_cpu() -> bool:
+    """Whether PyTorch's CPU flash-attention forward and backward ops exist with the signature
+    :class:`_ShiftedSmoothingCPU` calls (private ops: checked by version and presence, and the
+    public SDPA path is taken otherwise)."""
+    version = tuple(int(p) for p in torch.__version__.split("+")[0].split(".")[:2])
+    ops = torch.ops.aten
+    return version >= (2, 3) and hasattr(ops, "_scaled_dot_product_flash_attention_for_cpu") \
+        and hasattr(ops, "_scaled_dot_product_flash_attention_for_cpu_backward")
 
 
-class _FeatureKernel(torch.autograd.Function):
-    """Keys and/or values from column blocks of one projection ``u`` (B, T, P·C): part i reads
-    columns ``[i·C, (i+1)·C)`` and is ``kinds[i]``:
+def behind_empty_row(y: torch.Tensor) -> torch.Tensor:
+    """The outputs ``y`` (B, H, T-1, d) of positions 1..T-1, units concatenated, behind the zero
+    row of position 0: (B, T, H·d), one copy."""
+    B, H, Tm1, d = y.shape
+    out = y.new_empty(B, Tm1 + 1, H * d)
+    out[:, 0].zero_()
+    out[:, 1:].view(B, Tm1, H, d).copy_(y.transpose(1, 2))
+    return out
 
-    * ``"key"``: ``α_h k̄_t / (‖k̄_t‖ + ε)``, ``k̄_t = u_t + λ_h k̄_{t-1}`` (leaky average);
-    * ``"value"``: ``α_h v̄_t / (‖v̄_t‖ + ε)``, ``v̄_t = u_t + λ_h u_{t+1}`` (look-ahead, 0 after the
-      end).
 
-    ``params`` = λ, α of part 0, λ, α of part 1, ... (each (H,)). One pass over time forward per
-    part, one each way backward, every part's gradient written into one ``∂L/∂u``; only the
-    (B, H, T) norms are kept. Returns one (B, H, T, d) tensor per part (heads-major storage
-    where ``heads_major[i]``)."""
+class _ShiftedSmoothingCPU(torch.autograd.Function):
+    """:func:`shifted_smoothing` through PyTorch's CPU flash kernel called directly. Autograd
+    would give each of the slices ``k[1:]``, ``k[:-1]``, ``v[:-1]`` a zero-filled gradient of the
+    full size and add the two of ``k``; here ``∂L/∂k`` is assembled in one pass (``∂k_0`` from the
+    keys, ``∂k_{T-1}`` from the queries, their sum in between) and ``∂L/∂v`` in one copy."""
 
     @staticmethod
-    def forward(ctx, u, n_head, kinds, heads_major, *params):
-        B, T, PC = u.shape
-        C = PC // len(kinds)
-        d = C // n_head
-        u = u.contiguous()
-        params = [p.detach().float().contiguous() for p in params]
-        lib, outs, norms = cpu_kernels.library(), [], []
-        for i, kind in enumerate(kinds):
-            lam, alpha = params[2 * i], params[2 * i + 1]
-            out = _empty_heads_major((B, n_head, T, d), u) if heads_major[i] else u.new_empty(B, n_head, T, d)
-            norm = u.new_empty(B, n_head, T)
-            lib.features_forward(
-                kind == "value", u.data_ptr() + i * C * u.element_size(), PC, lam.data_ptr(), alpha.data_ptr(),
-                NORM_EPS, out.data_ptr(), out.stride(0), out.stride(1), out.stride(2), norm.data_ptr(),
-                B, n_head, T, d, torch.get_num_threads())
-            outs.append(out)
-            norms.append(norm)
-        ctx.save_for_backward(u, *params, *norms)
-        ctx.n_head, ctx.kinds = n_head, kinds
-        return tuple(outs) if len(outs) > 1 else outs[0]
+    def forward(ctx, k, v, scale):
+        q, kk, vv = k[:, :, 1:], k[:, :, :-1], v[:, :, :-1]
+        y, lse = torch.ops.aten._scaled_dot_product_flash_attention_for_cpu(q, kk, vv, 0.0, True, scale=scale)
+        ctx.save_for_backward(k, v, y, lse)
+        ctx.scale = scale
+        return behind_empty_row(y)
 
     @staticmethod
     @once_differentiable
-    def backward(ctx, *grads):
-        P = len(ctx.kinds)
-        u, params, norms = ctx.saved_tensors[0], ctx.saved_tensors[1:1 + 2 * P], ctx.saved_tensors[1 + 2 * P:]
-        B, T, PC = u.shape
-        H, C = ctx.n_head, PC // P
-        threads = torch.get_num_threads()
-        grad_u = torch.empty_like(u)
-        grad_params = []
-        for i, (kind, g) in enumerate(zip(ctx.kinds, grads)):
-            if g is None:  # this part is not in the graph: its gradient is 0
-                g = u.new_zeros(B, H, T, C // H)
-            elif g.stride(-1) != 1:
-                g = g.contiguous()
-            lam, alpha = params[2 * i], params[2 * i + 1]
-            grad_lam = u.new_zeros(threads, H)  # one row per kernel thread
-            grad_alpha = u.new_zeros(threads, H)
-            cpu_kernels.library().features_backward(
-                kind == "value", u.data_ptr() + i * C * u.element_size(), PC, lam.data_ptr(), alpha.data_ptr(),
-                NORM_EPS, norms[i].data_ptr(), g.data_ptr(), g.stride(0), g.stride(1), g.stride(2),
-                grad_u.data_ptr() + i * C * grad_u.element_size(), grad_lam.data_ptr(), grad_alpha.data_ptr(),
-                B, H, T, C // H, threads)
-            grad_params += [grad_lam.sum(0), grad_alpha.sum(0)]
-        return (grad_u, None, None, None, *grad_params)
+    def backward(ctx, g):
+        k, v, y, lse = ctx.saved_tensors
+        B, H, T, d = v.shape
+        grad_y = g[:, 1:].view(B, T - 1, H, d).transpose(1, 2)  # (B, H, T-1, d)
+        gq, gk, gv = torch.ops.aten._scaled_dot_product_flash_attention_for_cpu_backward(
+            grad_y, k[:, :, 1:], k[:, :, :-1], v[:, :, :-1], y, lse, 0.0, True, scale=ctx.scale)
+        grad_k = torch.empty_like(k)
+        grad_k[:, :, 0] = gk[:, :, 0]  # k_0 is only ever a key
+        torch.add(gq[:, :, :-1], gk[:, :, 1:], out=grad_k[:, :, 1:-1])
+        grad_k[:, :, -1] = gq[:, :, -1]  # k_{T-1} is only ever a query
+        grad_v = torch.empty_like(v)
+        grad_v[:, :, :-1] = gv
+        grad_v[:, :, -1].zero_()  # v_{T-1} is read by no query of the sequence
+        return grad_k, grad_v, None
 
 
-def key_value_features(u: torch.Tensor, key_lam: torch.Tensor, key_alpha: torch.Tensor,
-                       value_lam: torch.Tensor, value_alpha: torch.Tensor,
-                       n_head: int) -> tuple[torch.Tensor, torch.Tensor]:
-    """A contextual memory's keys and values (eq. 7) from one fused projection
-    ``u = [W_φ x, W_ψ x]`` (B, T, 2C): what :func:`leaky_normalize` of the first half and
-    :func:`lookahead_normalize` of the second compute, each (B, H, T, d) contiguous, with one
-    gradient tensor for ``u`` (two separate functions would have autograd zero-fill and add two
-    full-size ones). Callers check :func:`uses_feature_kernel` first."""
-    return _FeatureKernel.apply(u, n_head, ("key", "value"), (False, False),
-                                key_lam, key_alpha, value_lam, value_alpha)
-
-
-def leaky_normalize(u: torch.Tensor, lam: torch.Tensor, alpha: torch.Tensor, n_head: int,
-                    heads_major: bool = False) -> torch.Tensor:
-    """Keys of eq. 7, ``α_φ · k̄ / ‖k̄‖`` with ``k̄`` the leaky average of ``u = W_φ x`` (B, T, C),
-    as (B, H, T, d) (stored heads-major if asked, see :func:`scaled_normalize`), in one CPU
-    kernel pass. ``lam``, ``alpha``: (H,). Callers check :func:`uses_feature_kernel` first; the
-    plain path is ``leaky_average`` then :func:`scaled_normalize` (same values)."""
-    return _FeatureKernel.apply(u, n_head, ("key",), (heads_major,), lam, alpha)
+def shifted_smoothing(k: torch.Tensor, v: torch.Tensor, scale: float = 1.0, dropout_p: float = 0.0) -> torch.Tensor:
+    """``kernel_smoothing``: eq. 8 for keys and values (B, H, T, d) as causal fused attention of
+    the shifted sequences; (B, T, H·d)."""
+    B, H, T, d = v.shape
+    if T == 1:  # nothing to remember: zeros, with both inputs in the graph as in the reference
+        return (v * 0 + k.sum() * 0).transpose(1, 2).reshape(B, T, H * d)
+    if (dropout_p == 0.0 and k.device.type == "cpu" and torch.is_grad_enabled() and private_flash_cpu()
+            and (k.requires_grad or v.requires_grad)):
+        return _ShiftedSmoothingCPU.apply(k, v, scale)
+    y = F.scaled_dot_product_attention(k[:, :, 1:], k[:, :, :-1], v[:, :, :-1], is_causal=True,
+                                       dropout_p=dropout_p, scale=scale)  # (B, H, T-1, d)
+    return behind_empty_row(y)

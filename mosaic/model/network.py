@@ -1,21 +1,15 @@
-"""The Memory Mosaic language model (paper section 5, Fig. 8).
-
-A GPT-2-shaped stack in which every block is::
+"""The Memory Mosaic language model (paper section 5, Fig. 8): a GPT-2-shaped stack of blocks::
 
     x = x + ContextualMemory(LN(x))     # eq. 3, 7, 8: associative memories over the context
     x = x + PersistentMemory(LN(x))     # learned key/value slots, in place of the FFN
 
 with the token embedding tied to the output head and **no positional encoding anywhere**.
-Sizes match GPT2-small per block when ``n_slots = 3.5·n_embd`` (``mosaic.model.persistent_memory``).
 
-Where we follow the official code (``../shared/notes/memory-mosaics-official.md``): the
-×10 scalar parametrisation, λ_φ init, key-scale clamp, un-normalised slots, pre-LN blocks, no
-biases, GPT-2 init (std 0.02, residual outputs 0.02/√(2L)) of the nanoMosaics variant.
-Where we differ: (1) the leaky average is a linear-time chunked scan rather than a dense T×T
-decay matrix (same values); (2) λ_ψ multiplies the look-ahead term (the issue's form of eq. 7)
-rather than being a convex mix weight — identical up to normalisation; (3) the Library variant's
-embedding std 1 and 1/√C logit scaling are not used (the nanoMosaics init is simpler and trains
-at our learning rates); (4) ``pmem_count`` (averaging several slot tables) is fixed to 1.
+As the official code (facebookresearch/MemoryMosaics nanoMosaics/mosaic_model.py, ``Block``,
+``MemoryMosaic``): pre-LN blocks, no biases (its train.py sets ``bias=False``), GPT-2 init (std 0.02,
+residual outputs 0.02/√(2L)), 3.5·C slots per unit. Where we depart: the Library variant's
+embedding std 1 and 1/√C logit scaling are not used (the nanoMosaics init trains at our learning
+rates); ``pmem_count`` (averaging several slot tables) is fixed to 1.
 """
 from __future__ import annotations
 
@@ -25,10 +19,10 @@ from dataclasses import dataclass
 import torch
 import torch.nn as nn
 
-from mosaic.model.contextual_memory import ContextualMemory
+from mosaic import kernels
 from mosaic.interface import LanguageModel, LMConfig
-from mosaic.model.persistent_memory import PersistentMemory
-from mosaic.registry import register_model
+from mosaic.model import decoding
+from mosaic.model.memories import ContextualMemory, PersistentMemory
 
 
 @dataclass
@@ -37,6 +31,7 @@ class MemoryMosaicConfig(LMConfig):
     bias: bool = False
     beta_min: float = 0.5  # λ_φ = exp(-β), β spread over [beta_min, beta_max] across units at init
     beta_max: float = 5.0
+    kernels: str | None = None  # reference | auto; None = $MOSAIC_KERNELS or auto (mosaic.kernels)
 
     @property
     def slots(self) -> int:
@@ -50,42 +45,24 @@ class MemoryMosaicConfig(LMConfig):
             raise ValueError(f"n_slots must be >= 1, got {self.n_slots}")
         if not 0 < self.beta_min <= self.beta_max:
             raise ValueError(f"need 0 < beta_min <= beta_max, got {self.beta_min}, {self.beta_max}")
+        kernels.check_mode(self.kernels)
 
 
 class MosaicBlock(nn.Module):
     def __init__(self, cfg: MemoryMosaicConfig):
         super().__init__()
-        betas = (cfg.beta_min, cfg.beta_max)
+        fast = kernels.select(cfg.kernels)  # None: the plain PyTorch of mosaic.model only
+        options = dict(beta_range=(cfg.beta_min, cfg.beta_max), dropout=cfg.dropout, bias=cfg.bias, kernels=fast)
         self.ln_1 = nn.LayerNorm(cfg.n_embd, bias=cfg.bias)
-        self.contextual = ContextualMemory(
-            cfg.n_embd, cfg.n_head, beta_range=betas, dropout=cfg.dropout, bias=cfg.bias
-        )
+        self.contextual = ContextualMemory(cfg.n_embd, cfg.n_head, **options)
         self.ln_2 = nn.LayerNorm(cfg.n_embd, bias=cfg.bias)
-        self.persistent = PersistentMemory(
-            cfg.n_embd, cfg.n_head, cfg.slots, beta_range=betas, dropout=cfg.dropout, bias=cfg.bias
-        )
+        self.persistent = PersistentMemory(cfg.n_embd, cfg.n_head, cfg.slots, **options)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        x = x + self.contextual(self.ln_1(x))
+        x = x + self.contextual(self.ln_1(x))  # (B, T, C)
         return x + self.persistent(self.ln_2(x))
 
-    def prefill(self, x: torch.Tensor) -> tuple[torch.Tensor, tuple]:
-        """:meth:`forward` on ``x`` (B, T, C), plus both memories' decoding caches."""
-        y, contextual = self.contextual.prefill(self.ln_1(x))
-        x = x + y
-        y, persistent = self.persistent.prefill(self.ln_2(x))
-        return x + y, (contextual, persistent)
 
-    def step(self, x: torch.Tensor, cache: tuple) -> tuple[torch.Tensor, tuple]:
-        """The block at one new position, ``x`` (B, 1, C), given the cache of the earlier ones."""
-        contextual, persistent = cache
-        y, contextual = self.contextual.step(self.ln_1(x), contextual)
-        x = x + y
-        y, persistent = self.persistent.step(self.ln_2(x), persistent)
-        return x + y, (contextual, persistent)
-
-
-@register_model("mosaic")
 class MemoryMosaic(LanguageModel):
     config_class = MemoryMosaicConfig
     supports_longer_context = True  # no positional encoding: any context length runs
@@ -119,31 +96,18 @@ class MemoryMosaic(LanguageModel):
         logits = self.lm_head(self.ln_f(x))  # (B, T, V_padded)
         return self.logits_and_loss(logits, targets)
 
-    # -- incremental decoding: the cache protocol of mosaic.interface ---------------------------
-    def _last_logits(self, x: torch.Tensor) -> torch.Tensor:
-        return self.logits_and_loss(self.lm_head(self.ln_f(x[:, -1])), None)[0]  # (B, V)
-
+    # -- incremental decoding: the cache protocol of mosaic.interface (mosaic.model.decoding) ---
     @torch.no_grad()
     def prefill(self, idx: torch.Tensor) -> tuple[torch.Tensor, list]:
-        """Logits (B, V) after the prompt ``idx`` (B, T) and the cache: per layer, the leaky
-        states k̄ of both key extractors, the contextual keys and values (``ContextualMemory``)."""
-        x = self.drop(self.wte(idx))  # (B, T, C)
-        cache = []
-        for block in self.blocks:
-            x, layer = block.prefill(x)
-            cache.append(layer)
-        return self._last_logits(x), cache
+        """Logits (B, V) after the prompt ``idx`` (B, T) and the decoding cache."""
+        return decoding.prefill(self, idx)
 
     @torch.no_grad()
     def decode_step(self, idx_next: torch.Tensor, cache: list) -> tuple[torch.Tensor, list]:
-        """Logits (B, V) after one more token ``idx_next`` (B, 1); O(T) work instead of O(T²)."""
-        x = self.drop(self.wte(idx_next))  # (B, 1, C)
-        new_cache = []
-        for block, layer in zip(self.blocks, cache):
-            x, layer = block.step(x, layer)
-            new_cache.append(layer)
-        return self._last_logits(x), new_cache
+        """Logits (B, V) after one more token ``idx_next`` (B, 1): O(T) work instead of O(T²)."""
+        return decoding.decode_step(self, idx_next, cache)
 
+    # -- transparency ------------------------------------------------------------------------------
     @torch.no_grad()
     def attention_maps(self, idx: torch.Tensor) -> torch.Tensor:
         """Contextual-memory weights of eq. 8, (n_layer, n_head, T, T), averaged over the batch.

@@ -220,11 +220,6 @@ def fresh(tmp_path: Path, name: str, **overrides) -> TinyLM:
     return model
 
 
-def assert_same_weights(a: TinyLM, b: TinyLM) -> None:
-    for (name, x), (_, y) in zip(a.state_dict().items(), b.state_dict().items()):
-        assert torch.equal(x, y), name
-
-
 def test_rerun_with_fewer_steps_after_deleting_the_outputs_retrains(tmp_path, capfd):
     """The issue's case: train 24 steps, delete done.json and model.pt (what Snakemake does before
     it reruns a job whose params changed), rerun with max_steps=8: the 8-step model, not the

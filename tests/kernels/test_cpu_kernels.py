@@ -1,7 +1,8 @@
-"""The C kernels (mosaic/csrc, mosaic/cpu_kernels.py) against plain float64 references, forward and
-gradients (1e-5), on shapes that hit every tail of their tiling: the persistent memory's slot
-attention (mosaic/slot_attention.py) and the keys' leaky average + normalisation
-(mosaic/fused_features.py); the PyTorch fallbacks; and the build (cached, atomic, failing cleanly)."""
+"""The C kernels (mosaic/kernels/csrc, mosaic/kernels/cpu.py) against float64 references of the
+plain formulas, forward and gradients (1e-5), on shapes that hit every tail of their tiling: the
+persistent memory's slot attention and the feature extractors' passes (keys: leaky average +
+normalisation; values: look-ahead mix + normalisation); the paths the switch takes where they do
+not apply; and the build (cached, atomic, failing cleanly)."""
 import os
 import platform
 import shutil
@@ -10,12 +11,11 @@ from pathlib import Path
 import pytest
 import torch
 
+import mosaic.kernels as kernels
 import mosaic.kernels.cpu as ck
-import mosaic.kernels.slot_attention as sa
+from mosaic.model import features as reference
 from mosaic.model.features import KeyExtractor, ValueExtractor
-from mosaic.kernels.autograd import leaky_normalize, lookahead_normalize, uses_feature_kernel
-from mosaic.model.leaky_average import leaky_average_reference
-from mosaic.model.persistent_memory import PersistentMemory
+from mosaic.model.memories import PersistentMemory
 
 KERNEL_HERE = (platform.machine().lower() in ("x86_64", "amd64")
                and torch.backends.cpu.get_cpu_capability() in ("AVX2", "AVX512")
@@ -26,8 +26,19 @@ needs_kernel = pytest.mark.skipif(not KERNEL_HERE, reason="needs x86-64 with AVX
 
 @pytest.fixture(autouse=True)
 def kernel_for_any_size(monkeypatch):
-    """The kernel on every size tested here (in the model, small query counts go to SDPA)."""
-    monkeypatch.setattr(sa, "KERNEL_MIN_ROWS", 1)
+    """The kernel on every size tested here (in the model, small query counts go elsewhere)."""
+    monkeypatch.setattr(ck, "SLOT_KERNEL_MIN_ROWS", 1)
+
+
+def slot_attention(q, K, V, dropout_p=0.0):
+    """The switch's slot attention on queries (H, M, d), in the kernel's (M, H·d) layout."""
+    H, M, d = q.shape
+    return kernels.FAST_OPS.slot_attention(q.transpose(0, 1).reshape(1, M, H, d).transpose(1, 2), K, V,
+                                           dropout_p).view(M, H * d)
+
+
+def uses_kernel(q, K, V, dropout_p=0.0):
+    return ck.slot_kernel_applies(q, K, V, dropout_p)
 
 
 def explicit(q, K, V):
@@ -64,7 +75,7 @@ def test_kernel_is_built_and_taken_here():
     """On a machine like CI's the fast path must be the one tested, not silently skipped."""
     assert ck.available()
     q, K, V, _ = inputs(2, 8, 5, 32)
-    assert sa.uses_kernel(q, K, V)
+    assert uses_kernel(q, K, V)
 
 
 @needs_kernel
@@ -77,8 +88,8 @@ def test_kernel_is_built_and_taken_here():
 ])
 def test_kernel_equals_explicit_softmax(H, M, N, d):
     q, K, V, g = inputs(H, M, N, d, q_scale=2.0)
-    assert sa.uses_kernel(q, K, V)
-    got = value_and_grads(sa.slot_attention, q, K, V, g)
+    assert uses_kernel(q, K, V)
+    got = value_and_grads(slot_attention, q, K, V, g)
     want = value_and_grads(explicit, q, K, V, g)
     for a, b in zip(got, want):
         assert_close(a, b)
@@ -91,8 +102,8 @@ def test_kernel_handles_large_logits_and_strided_queries():
     H, M, N, d = 4, 40, 64, 32
     q, K, V, g = inputs(H, M, N, d, q_scale=30.0, seed=1)
     q_strided = q.transpose(0, 1).contiguous().transpose(0, 1)
-    assert q_strided.stride(1) == H * d and sa.uses_kernel(q_strided, K, V)
-    for a, b in zip(value_and_grads(sa.slot_attention, q_strided, K, V, g), value_and_grads(explicit, q, K, V, g)):
+    assert q_strided.stride(1) == H * d and uses_kernel(q_strided, K, V)
+    for a, b in zip(value_and_grads(slot_attention, q_strided, K, V, g), value_and_grads(explicit, q, K, V, g)):
         assert_close(a, b)
 
 
@@ -102,9 +113,9 @@ def test_kernel_same_for_any_thread_count():
     before = torch.get_num_threads()
     try:
         torch.set_num_threads(1)
-        one = value_and_grads(sa.slot_attention, q, K, V, g)
+        one = value_and_grads(slot_attention, q, K, V, g)
         torch.set_num_threads(2)
-        two = value_and_grads(sa.slot_attention, q, K, V, g)
+        two = value_and_grads(slot_attention, q, K, V, g)
     finally:
         torch.set_num_threads(before)
     for a, b in zip(one, two):
@@ -117,19 +128,19 @@ def test_fallback_paths_equal_explicit(case):
     if case == "float64":
         q, K, V = q.double(), K.double(), V.double()
     p = 0.5 if case == "dropout" else 0.0
-    assert not sa.uses_kernel(q, K, V, dropout_p=p)
+    assert not uses_kernel(q, K, V, dropout_p=p)
     if case == "dropout":  # random weights: check the shape and that it is not the no-dropout value
-        y = sa.slot_attention(q, K, V, dropout_p=p)
-        assert y.shape == (20, 2 * 16) and not torch.allclose(y, sa.slot_attention(q, K, V))
+        y = slot_attention(q, K, V, dropout_p=p)
+        assert y.shape == (20, 2 * 16) and not torch.allclose(y, slot_attention(q, K, V))
         return
-    for a, b in zip(value_and_grads(sa.slot_attention, q, K, V, g), value_and_grads(explicit, q, K, V, g)):
+    for a, b in zip(value_and_grads(slot_attention, q, K, V, g), value_and_grads(explicit, q, K, V, g)):
         assert_close(a, b)
 
 
 @needs_kernel
 def test_persistent_memory_layer_same_with_kernel_and_sdpa(monkeypatch):
     torch.manual_seed(0)
-    layer = PersistentMemory(64, 2, 224)
+    layer = PersistentMemory(64, 2, 224, kernels=kernels.FAST_OPS)
     x = torch.randn(3, 17, 64)
     g = torch.randn(3, 17, 64)
 
@@ -140,28 +151,28 @@ def test_persistent_memory_layer_same_with_kernel_and_sdpa(monkeypatch):
         return (y.detach(), *grads)
 
     fast = run()
-    monkeypatch.setattr(sa, "uses_kernel", lambda *a, **k: False)
-    reference = run()
-    for a, b in zip(fast, reference):
+    monkeypatch.setattr(ck, "slot_kernel_applies", lambda *a, **k: False)
+    plain = run()
+    for a, b in zip(fast, plain):
         assert_close(a, b)
 
 
 def test_decoding_sized_queries_skip_the_kernel(monkeypatch):
-    monkeypatch.setattr(sa, "KERNEL_MIN_ROWS", 256)
+    monkeypatch.setattr(ck, "SLOT_KERNEL_MIN_ROWS", 256)
     q, K, V, _ = inputs(2, 255, 7, 16)
-    assert not sa.uses_kernel(q, K, V)
+    assert not uses_kernel(q, K, V)
 
 
-@pytest.mark.parametrize("M", [1, sa.FEW_ROWS])
+@pytest.mark.parametrize("M", [1, kernels.FEW_SLOT_QUERIES])
 def test_few_queries_take_the_matmul_path_with_the_same_values(M, monkeypatch):
-    monkeypatch.setattr(sa, "KERNEL_MIN_ROWS", 256)
+    monkeypatch.setattr(ck, "SLOT_KERNEL_MIN_ROWS", 256)
 
     def no_sdpa(*args, **kwargs):
         raise AssertionError("SDPA taken for a decoding-sized query count")
 
-    monkeypatch.setattr(sa, "slot_attention_sdpa", no_sdpa)
+    monkeypatch.setattr(kernels.F, "scaled_dot_product_attention", no_sdpa)
     q, K, V, g = inputs(3, M, 37, 16)
-    for a, b in zip(value_and_grads(sa.slot_attention, q, K, V, g), value_and_grads(explicit, q, K, V, g)):
+    for a, b in zip(value_and_grads(slot_attention, q, K, V, g), value_and_grads(explicit, q, K, V, g)):
         assert_close(a, b)
 
 
@@ -174,7 +185,7 @@ def test_failed_build_falls_back_and_leaves_nothing(tmp_path, monkeypatch, caplo
     assert "mosaic CPU kernels unavailable" in caplog.text
     assert not list((tmp_path / "kernels").glob("*"))  # no partial library left behind
     q, K, V, g = inputs(2, 10, 7, 16)
-    assert_close(sa.slot_attention(q, K, V), explicit(q, K, V))  # the SDPA path
+    assert_close(slot_attention(q, K, V), explicit(q, K, V))  # the SDPA path
 
 
 @needs_kernel
@@ -184,7 +195,6 @@ def test_build_goes_to_the_cache_directory(tmp_path, monkeypatch):
     assert ck.available()
     built = list(tmp_path.iterdir())
     assert len(built) == 1 and built[0].name.startswith("mosaic_kernels-") and built[0].suffix == ".so"
-
 
 
 @needs_kernel
@@ -211,7 +221,7 @@ def test_failed_openmp_build_falls_back_to_posix_threads(tmp_path, monkeypatch):
     try:
         torch.set_num_threads(2)
         q, K, V, g = inputs(3, 100, 37, 32)
-        got = value_and_grads(sa.slot_attention, q, K, V, g)
+        got = value_and_grads(slot_attention, q, K, V, g)
         want = value_and_grads(explicit, q.double(), K.double(), V.double(), g.double())
         for a, b in zip(got, want):
             assert_close(a, b)
@@ -220,38 +230,46 @@ def test_failed_openmp_build_falls_back_to_posix_threads(tmp_path, monkeypatch):
 
 
 # -- keys (leaky average) and values (look-ahead mix), each with its normalisation -------------------
+def recurrence(x, lam):
+    """``k̄_T = x_T + λ k̄_{T-1}`` as a loop over time, ``x`` (B, H, T, d), ``lam`` (H,)."""
+    out, state = torch.empty_like(x), torch.zeros_like(x[:, :, 0])
+    for t in range(x.size(2)):
+        state = x[:, :, t] + lam[:, None] * state
+        out[:, :, t] = state
+    return out
+
+
 def explicit_keys(u, lam, alpha, n_head):
     """Eq. 7's keys with the plain loop over time, float64: α k̄ / (‖k̄‖ + ε), (B, H, T, d)."""
     B, T, C = u.shape
-    kbar = leaky_average_reference(u.double().view(B, T, n_head, -1).transpose(1, 2), lam.double())
+    kbar = recurrence(u.double().view(B, T, n_head, -1).transpose(1, 2), lam.double())
     return alpha.double()[:, None, None] * kbar / (kbar.norm(dim=-1, keepdim=True) + 1e-10)
 
 
 @needs_kernel
-@pytest.mark.parametrize("B,T,C,H,heads_major", [
-    (2, 37, 64, 2, False),    # d = 32
-    (3, 50, 256, 8, True),    # the default size's units, stored heads-major
-    (1, 1, 16, 2, False),     # one position, d = 8
-    (2, 300, 128, 1, False),  # d = 128, one unit
-    (2, 20, 32, 2, False),    # d = 16 and d = 64: the other unrolled row lengths (ITEM_BY_NV)
-    (1, 40, 128, 2, True),
+@pytest.mark.parametrize("B,T,C,H", [
+    (2, 37, 64, 2),    # d = 32
+    (3, 50, 256, 8),   # the default size's units
+    (1, 1, 16, 2),     # one position, d = 8
+    (2, 300, 128, 1),  # d = 128, one unit
+    (2, 20, 32, 2),    # d = 16 and d = 64: the other unrolled row lengths (ITEM_BY_NV)
+    (1, 40, 128, 2),
 ])
-def test_key_kernel_equals_loop_over_time(B, T, C, H, heads_major):
+def test_key_kernel_equals_loop_over_time(B, T, C, H):
     gen = torch.Generator().manual_seed(B * T + C)
     u = torch.randn(B, T, C, generator=gen)
     lam = torch.rand(H, generator=gen) * 0.9 + 0.05
     alpha = torch.rand(H, generator=gen) * 3 + 0.5
     g = torch.randn(B, H, T, C // H, generator=gen)
-    assert uses_feature_kernel(u, H)
+    assert ck.feature_kernel_applies(u, H)
 
     def run(fn):
         ts = [t.clone().requires_grad_(True) for t in (u, lam, alpha)]
         k = fn(*ts)
         return (k.detach(), *torch.autograd.grad((k * g.to(k.dtype)).sum(), ts))
 
-    got = run(lambda *ts: leaky_normalize(*ts, H, heads_major))
-    if heads_major:
-        assert got[0].transpose(0, 1).is_contiguous()
+    got = run(lambda *ts: ck.feature_kernel(*ts, H, "key", reference.NORM_EPS))
+    assert got[0].is_contiguous()
     for a, b in zip(got, run(lambda *ts: explicit_keys(*ts, H))):
         assert_close(a, b)
 
@@ -280,7 +298,7 @@ def test_value_kernel_equals_plain_ops(B, T, C, H):
         v = fn(*ts)
         return (v.detach(), *torch.autograd.grad((v * g.to(v.dtype)).sum(), ts))
 
-    got = run(lambda u, lam, alpha: lookahead_normalize(u, None, lam, alpha, H))
+    got = run(lambda *ts: ck.feature_kernel(*ts, H, "value", reference.NORM_EPS))
     assert got[0].is_contiguous()
     for a, b in zip(got, run(lambda *ts: explicit_values(*ts, H))):
         assert_close(a, b)
@@ -290,7 +308,7 @@ def test_value_kernel_equals_plain_ops(B, T, C, H):
 @pytest.mark.parametrize("extractor", [KeyExtractor, ValueExtractor])
 def test_extractors_same_with_kernel_and_pytorch_path(extractor, monkeypatch):
     torch.manual_seed(0)
-    ex = extractor(64, 2)
+    ex = extractor(64, 2, kernels=kernels.FAST_OPS)
     x = torch.randn(3, 20, 64)
     g = torch.randn(3, 2, 20, 32)
 
@@ -301,51 +319,12 @@ def test_extractors_same_with_kernel_and_pytorch_path(extractor, monkeypatch):
 
     fast = run()
     monkeypatch.setattr(ck, "_lib", False)  # kernels off: chunked scan, fused Python normalisations
-    assert not uses_feature_kernel(x, 2)
+    assert not ck.feature_kernel_applies(x, 2)
     for a, b in zip(fast, run()):
         assert_close(a, b)
 
 
 
-@needs_kernel
-@pytest.mark.parametrize("bias", [False, True])
-def test_contextual_memory_fused_projection_same_as_separate_extractors(bias, monkeypatch):
-    """W_φ, W_ψ as one C -> 2C matmul and both feature chains in one Function (one gradient for
-    the fused projection) give the layer's outputs and every parameter's gradient unchanged."""
-    import mosaic.model.contextual_memory as cm_module
-    from mosaic.model.contextual_memory import ContextualMemory
-
-    torch.manual_seed(0)
-    layer = ContextualMemory(64, 4, bias=bias)
-    x, g = torch.randn(2, 30, 64), torch.randn(2, 30, 64)
-    assert cm_module.fused_keys_values(layer.key, layer.value, x) is not None  # the fused path runs
-
-    def run():
-        xs = x.clone().requires_grad_(True)
-        y = layer(xs)
-        return (y.detach(), *torch.autograd.grad((y * g).sum(), [xs, *layer.parameters()]))
-
-    fused = run()
-    monkeypatch.setattr(cm_module, "fused_keys_values", lambda *a: None)  # key(x), value(x) apart
-    for a, b in zip(fused, run()):
-        assert_close(a, b)
-
-
-@needs_kernel
-def test_key_value_features_gradient_of_one_part_alone():
-    """Only the keys in the graph: the values' half of the fused projection gets a zero gradient."""
-    from mosaic.kernels.autograd import key_value_features
-
-    gen = torch.Generator().manual_seed(3)
-    u = torch.randn(2, 12, 64, generator=gen, requires_grad=True)
-    lam, alpha = torch.rand(2, generator=gen), torch.rand(2, generator=gen) + 0.5
-    k, _ = key_value_features(u, lam, alpha, lam, alpha, 2)
-    (grad,) = torch.autograd.grad(k.sum(), [u])
-    assert grad[..., 32:].abs().max() == 0
-    (want,) = torch.autograd.grad(leaky_normalize(u[..., :32], lam, alpha, 2).sum(), [u])
-    assert_close(grad, want)
-
-
 def test_key_kernel_not_taken_off_its_shapes():
-    assert not uses_feature_kernel(torch.randn(2, 4, 12), 2)  # d = 6
-    assert not uses_feature_kernel(torch.randn(2, 4, 16, dtype=torch.float64), 2)
+    assert not ck.feature_kernel_applies(torch.randn(2, 4, 12), 2)  # d = 6
+    assert not ck.feature_kernel_applies(torch.randn(2, 4, 16, dtype=torch.float64), 2)

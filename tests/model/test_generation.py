@@ -8,7 +8,7 @@ import torch
 
 from mosaic import build_model
 from mosaic.interface import LanguageModel
-from tests.fixtures.plugin_models import BigramLM, BigramConfig
+from tests.fixtures.plugin_models import BigramConfig, BigramLM
 
 V = 41  # padded to 64 rows: the padded logits must stay out of the cached path too
 SMALL = dict(vocab_size=V, n_layer=2, n_head=4, n_embd=32, block_size=12, dropout=0.1)
@@ -97,8 +97,8 @@ def test_mosaic_step_completes_the_previous_value():
         _, cache = model.prefill(idx[:, :6])
         _, cache = model.decode_step(idx[:, 6:], cache)
         layer = model.blocks[0].contextual
-        full_values = layer.values(model.blocks[0].ln_1(model.wte(idx)))  # (B, H, 7, d)
-    contextual = cache[0][0]
+        full_values = layer.value(model.blocks[0].ln_1(model.wte(idx)))  # (B, H, 7, d)
+    contextual = cache[0]
     assert contextual["values"].shape[2] == 6 and contextual["keys"].shape[2] == 7
     torch.testing.assert_close(contextual["values"], full_values[:, :, :6], rtol=0, atol=1e-12)
 
@@ -131,7 +131,7 @@ def test_plugin_without_protocol_falls_back_to_recompute():
 def test_contextual_cache_grows_in_place_and_keeps_branches_apart():
     """The decoding cache appends into a buffer with room (no copy per token), and two
     continuations of one cache do not overwrite each other's positions."""
-    from mosaic.model.contextual_memory import appended
+    from mosaic.model.decoding import appended
 
     seq = torch.arange(6.0).view(1, 1, 3, 2)
     a, store = appended(seq, None, torch.full((1, 1, 1, 2), 7.0))

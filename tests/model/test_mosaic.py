@@ -1,43 +1,17 @@
-"""The Memory Mosaic against the paper's definitions (eq. 7, 8) written out naively here."""
+"""The Memory Mosaic against the paper's definitions (eq. 7, 8) written out naively here, on both
+paths of the kernel switch (``reference``: mosaic.model alone; ``auto``: the fast paths)."""
 import math
 
 import pytest
 import torch
 
 from mosaic import build_model
-from mosaic.model.contextual_memory import ContextualMemory, kernel_smoothing, kernel_smoothing_weights
-from mosaic.model.leaky_average import leaky_average, leaky_average_reference
+from mosaic.kernels import select
+from mosaic.model.memories import ContextualMemory, PersistentMemory, kernel_smoothing, kernel_smoothing_weights
+
+PATHS = ["reference", "auto"]
 
 GPT2_SMALL_PARAMS = 124_439_808
-
-
-@pytest.mark.parametrize("lam", [0.0, 0.5, 0.99])
-@pytest.mark.parametrize("T", [1, 7, 64, 65, 300, 1536])
-def test_leaky_average_equals_recurrence(lam, T):
-    torch.manual_seed(T)
-    x = torch.randn(2, 3, T, 5, dtype=torch.float64)
-    expected = leaky_average_reference(x, lam)
-    torch.testing.assert_close(leaky_average(x, lam), expected, rtol=0, atol=1e-10)
-
-
-def test_leaky_average_per_unit_lambda_and_chunk_independence():
-    torch.manual_seed(0)
-    x = torch.randn(2, 4, 1000, 3, dtype=torch.float64)
-    lam = torch.tensor([0.0, 0.3, 0.9, 0.999], dtype=torch.float64)
-    expected = leaky_average_reference(x, lam)
-    for chunk in (2, 5, 64, 333, 2000):
-        torch.testing.assert_close(leaky_average(x, lam, chunk=chunk), expected, rtol=0, atol=1e-10)
-
-
-def test_leaky_average_gradients_match_recurrence():
-    torch.manual_seed(1)
-    x = torch.randn(2, 3, 150, 4, dtype=torch.float64, requires_grad=True)
-    lam = torch.tensor([0.2, 0.6, 0.95], dtype=torch.float64, requires_grad=True)
-    w = torch.randn(2, 3, 150, 4, dtype=torch.float64)
-    gx, gl = torch.autograd.grad((leaky_average(x, lam, chunk=16) * w).sum(), (x, lam))
-    rx, rl = torch.autograd.grad((leaky_average_reference(x, lam) * w).sum(), (x, lam))
-    torch.testing.assert_close(gx, rx, rtol=0, atol=1e-9)
-    torch.testing.assert_close(gl, rl, rtol=1e-9, atol=1e-9)
 
 
 def naive_contextual_memory(layer: ContextualMemory, x: torch.Tensor) -> torch.Tensor:
@@ -67,9 +41,10 @@ def naive_contextual_memory(layer: ContextualMemory, x: torch.Tensor) -> torch.T
     return y @ layer.W_z.weight.T
 
 
-def test_contextual_memory_equals_naive_eq8():
+@pytest.mark.parametrize("path", PATHS)
+def test_contextual_memory_equals_naive_eq8(path):
     torch.manual_seed(0)
-    layer = ContextualMemory(12, 3).double().eval()
+    layer = ContextualMemory(12, 3, kernels=select(path)).double().eval()
     with torch.no_grad():  # non-trivial scales so the test sees α and λ_ψ
         layer.key.log_scale.copy_(torch.tensor([0.05, 0.1, 0.15]))
         layer.value.log_scale.copy_(torch.tensor([0.0, -0.05, 0.02]))
@@ -77,14 +52,14 @@ def test_contextual_memory_equals_naive_eq8():
     torch.testing.assert_close(layer(x), naive_contextual_memory(layer, x), rtol=0, atol=1e-5)
 
 
-def test_kernel_smoothing_weights_match_fused_path():
+def test_kernel_smoothing_weights_sum_to_one_over_the_past():
     torch.manual_seed(0)
     k, v = torch.randn(2, 3, 17, 4), torch.randn(2, 3, 17, 4)
     w = kernel_smoothing_weights(k, 2.0)
     assert torch.all(w[:, :, 0] == 0)
     assert torch.all(w.triu() == 0)  # diagonal and future excluded
     torch.testing.assert_close(w[:, :, 1:].sum(-1), torch.ones(2, 3, 16))
-    torch.testing.assert_close(kernel_smoothing(k, v, 2.0), w @ v, rtol=1e-5, atol=1e-5)
+    torch.testing.assert_close(kernel_smoothing(k, v, 2.0), (w @ v).transpose(1, 2).reshape(2, 17, 12))
 
 
 def test_mosaic_current_token_changes_its_own_logits():
@@ -112,9 +87,10 @@ def test_mosaic_gpt2_small_parameter_parity():
     assert abs(block - gpt2_block) / gpt2_block < 0.01
 
 
-def test_gradients_reach_lambda_and_alpha():
+@pytest.mark.parametrize("path", PATHS)
+def test_gradients_reach_lambda_and_alpha(path):
     torch.manual_seed(0)
-    model = build_model("mosaic", vocab_size=30, n_layer=1, n_head=2, n_embd=16, block_size=12)
+    model = build_model("mosaic", vocab_size=30, n_layer=1, n_head=2, n_embd=16, block_size=12, kernels=path)
     idx = torch.randint(0, 30, (2, 12))
     _, loss = model(idx, idx)
     loss.backward()
@@ -144,20 +120,6 @@ def test_initial_lambdas_spread_over_beta_range():
     assert math.isclose(model.blocks[0].contextual.key.alpha()[0].item(), math.e, rel_tol=1e-6)
 
 
-@pytest.mark.parametrize("T, chunk", [(300, 4), (129, 16), (64, 64)])
-def test_leaky_average_custom_backward_matches_recurrence(T, chunk):
-    """The hand-written backward (a reverse scan) through several recursion levels and a
-    padded last chunk, λ from 0 to nearly 1, against autograd through the plain loop."""
-    torch.manual_seed(T)
-    x = torch.randn(2, 4, T, 3, dtype=torch.float64, requires_grad=True)
-    lam = torch.tensor([0.0, 0.4, 0.9, 0.999], dtype=torch.float64, requires_grad=True)
-    w = torch.randn(2, 4, T, 3, dtype=torch.float64)
-    gx, gl = torch.autograd.grad((leaky_average(x, lam, chunk=chunk) * w).sum(), (x, lam))
-    rx, rl = torch.autograd.grad((leaky_average_reference(x, lam) * w).sum(), (x, lam))
-    torch.testing.assert_close(gx, rx, rtol=0, atol=1e-9)
-    torch.testing.assert_close(gl, rl, rtol=1e-9, atol=1e-9)
-
-
 def _grads(out: torch.Tensor, inputs: list[torch.Tensor], weight: torch.Tensor) -> list[torch.Tensor]:
     return list(torch.autograd.grad((out * weight).sum(), inputs))
 
@@ -172,13 +134,11 @@ def naive_persistent_memory(layer, x: torch.Tensor) -> torch.Tensor:
     return layer.W_o(y.transpose(1, 2).reshape(B, T, H * d))
 
 
-def test_persistent_memory_matches_naive_softmax():
-    """The batch-folded (H, B·T) SDPA over the slots against the explicit formulation:
-    values and gradients."""
-    from mosaic.model.persistent_memory import PersistentMemory
-
+@pytest.mark.parametrize("path", PATHS)
+def test_persistent_memory_matches_naive_softmax(path):
+    """The retrieval over the slots against the explicit formulation: values and gradients."""
     torch.manual_seed(0)
-    layer = PersistentMemory(16, 4, n_slots=11).double()
+    layer = PersistentMemory(16, 4, n_slots=11, kernels=select(path)).double()
     with torch.no_grad():
         layer.out_log_scale.copy_(torch.tensor([0.03, -0.05, 0.0, 0.1]))
     x = torch.randn(3, 13, 16, dtype=torch.float64, requires_grad=True)

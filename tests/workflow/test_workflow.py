@@ -91,6 +91,40 @@ def test_smoke_dag_runs(tmp_path):
     for pdf in results.rglob("*.pdf"):
         assert pdf.read_bytes()[:4] == b"%PDF", pdf
 
+    claims = pd.read_csv(results / "tables" / "claims.csv")  # the scorecard: every claim, a verdict each
+    assert list(claims["id"]) == [f"C{i}" for i in range(1, 13)]
+    assert set(claims["verdict"]) <= {"holds", "fails", "inconclusive", "not run", "not judged"}
+    assert readme.index("Reproduction scorecard") < readme.index("Three moons")  # the first section
+    assert list((results / "report" / "captions").glob("*.rst"))  # written by results_index, not at parse
+
+    # each job's params hold only what it reads: a config change reruns exactly the jobs it affects
+    sampling = jobs_after_change(work, {"stories": {"sampling": {"temperature": 0.5}}})
+    assert {"table1", "table5"} <= set(sampling) <= {"table1", "table5", "results_index", "claims",
+                                                      "runtime_table", "all"}, sampling
+    added = jobs_after_change(work, {"stories": {"architectures": ["mosaic", "transformer", "lstm"]}})
+    assert added["stories_train"] and all(w.startswith("arch=lstm") for w in added["stories_train"]), added
+    assert not {"three_moons_train", "regbench_train", "stories_hparam_run", "induction_train"} & set(added), added
+
+
+def jobs_after_change(work: Path, overlay: dict) -> dict[str, list[str]]:
+    """Rule -> wildcards of every job a dry run after overlaying ``overlay`` on the smoke config lists."""
+    import yaml
+
+    extra = work / "changed.yaml"
+    extra.write_text(yaml.safe_dump(overlay))
+    proc = snakemake("-n", "--configfile", "config/smoke.yaml", str(extra), cwd=work, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    jobs: dict[str, list[str]] = {}
+    rule = None
+    for line in (proc.stdout + proc.stderr).splitlines():
+        stripped = line.strip()
+        if stripped.startswith(("rule ", "localrule ")) and stripped.endswith(":"):
+            rule = stripped.split()[1].rstrip(":")
+            jobs.setdefault(rule, [])
+        elif rule and stripped.startswith("wildcards:"):
+            jobs[rule].append(stripped[len("wildcards:"):].strip())
+    return jobs
+
 
 def test_results_index_lists_every_output(tmp_path, monkeypatch):
     from mosaic.harness.io import write_json, write_table

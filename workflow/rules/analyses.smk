@@ -81,6 +81,8 @@ rule analyses_ood_data:
         meta=f"{OOD_DATA}/meta.json",
         tokens=f"{OOD_DATA}/ood.bin",
     params:
+        ood_data=OOD_DATA,
+        story_data=STORY_DATA,
         cfg=lambda wildcards: json.dumps(AN["ood"], sort_keys=True),
     resources:
         **job_resources("data"),
@@ -89,35 +91,30 @@ rule analyses_ood_data:
     benchmark:
         f"{BENCHMARKS}/analyses/ood_data.tsv"
     shell:
-        "python -m mosaic stories prepare-ood --config-json {params.cfg:q} --data {STORY_DATA:q}"
-        " --out {OOD_DATA:q} > {log:q} 2>&1"
+        "python -m mosaic stories prepare-ood --config-json {params.cfg:q} --data {params.story_data:q}"
+        " --out {params.ood_data:q} > {log:q} 2>&1"
 
 
 def _set_args(flag, values):
     return " ".join(f"{flag} {shlex.quote(f'{k}={json.dumps(v)}')}" for k, v in values.items())
 
 
-def an_train_inputs(wildcards):
-    inputs = [rules.stories_data.output.meta]
-    if AN_TRAIN[wildcards.name][0] == HP["arch"]:
-        inputs.append(rules.table3.output.csv)  # same tuned setting as the stories runs of this arch
-    return inputs
-
-
 rule analyses_train:
     input:
-        an_train_inputs,
+        meta=rules.stories_data.output.meta,
+        hparams=rules.table3.output.csv,  # the tuned setting every story model trains with
     output:
-        weights=f"{AN_RUNS}/{{name}}/model.pt",
+        weights=f"{AN_RUNS}/{{name}}/model.safetensors",
         done=f"{AN_RUNS}/{{name}}/done.json",
     wildcard_constraints:
         name="|".join(re.escape(n) for n in sorted(AN_TRAIN)) or "(?!)",
     params:
-        cfg=section_json("stories"),
+        story_data=STORY_DATA,
+        cfg=lambda wildcards: section_json("stories", "model", "train", "batch_size",
+                                           arch_options=AN_TRAIN[wildcards.name][0]),
         arch=lambda wildcards: AN_TRAIN[wildcards.name][0],
         model=lambda wildcards: _set_args("--set", AN_TRAIN[wildcards.name][1]),
         train=lambda wildcards: _set_args("--set-train", AN["train_overrides"] or {}),
-        hparams=lambda wildcards, input: f"--hparams {input[1]}" if len(input) > 1 else "",
         run=lambda wildcards: f"{AN_RUNS}/{wildcards.name}",
     threads: THREADS
     resources:
@@ -127,18 +124,19 @@ rule analyses_train:
     benchmark:
         f"{BENCHMARKS}/analyses/train_{{name}}.tsv"
     shell:
-        "python -m mosaic stories train --config-json {params.cfg:q} --arch {params.arch:q} {params.hparams}"
-        " {params.model} {params.train} --data {STORY_DATA:q} --out {params.run:q}"
-        " --device {DEVICE} --threads {threads} --no-progress > {log:q} 2>&1"
+        "python -m mosaic stories train --config-json {params.cfg:q} --arch {params.arch:q} --hparams {input.hparams:q}"
+        " {params.model} {params.train} --data {params.story_data:q} --out {params.run:q}"
+        " --device {DEVICE} --threads {threads} > {log:q} 2>&1"
 
 
 # -- measurements --------------------------------------------------------------------------------
 rule analyses_measure:
     input:
-        weights=f"{RUNS}/{{group}}/{{run}}/model.pt",
+        weights=f"{RUNS}/{{group}}/{{run}}/model.safetensors",
         data=lambda wildcards: f"{AN_CORPORA[wildcards.corpus][0]}/meta.json",
     output:
-        f"{AN_MEASURE}/{{group}}/{{run}}/{{kind}}_{{corpus}}_x{{factor}}.csv",
+        csv=f"{AN_MEASURE}/{{group}}/{{run}}/{{kind}}_{{corpus}}_x{{factor}}.csv",
+        windows=f"{AN_MEASURE}/{{group}}/{{run}}/{{kind}}_{{corpus}}_x{{factor}}.npz",  # per-window units (claims)
     wildcard_constraints:
         group="stories|analyses",
         run=r"[A-Za-z0-9_.\-]+",
@@ -146,6 +144,7 @@ rule analyses_measure:
         corpus="ood|val",
         factor=r"\d+",
     params:
+        runs=RUNS,
         command=lambda wildcards: wildcards.kind.replace("_", "-"),
         data=lambda wildcards: AN_CORPORA[wildcards.corpus][0],
         split=lambda wildcards: AN_CORPORA[wildcards.corpus][1],
@@ -161,10 +160,10 @@ rule analyses_measure:
     benchmark:
         f"{BENCHMARKS}/analyses/{{group}}_{{run}}_{{kind}}_{{corpus}}_x{{factor}}.tsv"
     shell:
-        "python -m mosaic analyses {params.command} --run {RUNS}/{wildcards.group}/{wildcards.run}"
+        "python -m mosaic analyses {params.command} --run {params.runs}/{wildcards.group}/{wildcards.run}"
         " --data {params.data:q} --split {params.split} --corpus {wildcards.corpus}"
         " --context-factor {wildcards.factor} --windows {params.windows} --batch-size {params.batch_size}"
-        " --out {output:q} --device {DEVICE} --threads {threads} {params.plugins} > {log:q} 2>&1"
+        " --out {output.csv:q} --device {DEVICE} --threads {threads} {params.plugins} > {log:q} 2>&1"
 
 
 # -- figures -------------------------------------------------------------------------------------
@@ -204,12 +203,13 @@ rule fig10:
         table_md=f"{TABLES}/fig10_ood_position_loss.md",
         summary_md=f"{TABLES}/fig10_ood_summary.md",
     params:
+        tables=TABLES,
         split_at=AN["position_loss"]["split_at"],
     log:
         f"{LOGS}/analyses/fig10.log",
     shell:
         "python -m mosaic analyses fig10 --ood {input.ood:q} --val {input.val:q} --split-at {params.split_at}"
-        " --out {output.png:q} --table {TABLES}/fig10_ood_position_loss --summary {TABLES}/fig10_ood_summary"
+        " --out {output.png:q} --table {params.tables}/fig10_ood_position_loss --summary {params.tables}/fig10_ood_summary"
         " > {log:q} 2>&1"
 
 
@@ -282,9 +282,10 @@ rule fig15:
         ),
         table_md=f"{TABLES}/fig15_lambda_width.md",
     params:
+        tables=TABLES,
         window=AN["lambda_width"]["window"],
     log:
         f"{LOGS}/analyses/fig15.log",
     shell:
         "python -m mosaic analyses fig15 --input {input:q} --window {params.window} --out {output.png:q}"
-        " --table {TABLES}/fig15_lambda_width > {log:q} 2>&1"
+        " --table {params.tables}/fig15_lambda_width > {log:q} 2>&1"

@@ -61,6 +61,7 @@ rule runtime_table:
         ),
         md=f"{TABLES}/runtime.md",
     params:
+        benchmarks=BENCHMARKS,
         script=str(PERF_SCRIPTS / "dag_time.py"),
         rules=lambda wildcards: json.dumps(
             {r.name: str(r.benchmark) for r in workflow.rules if r.benchmark}, sort_keys=True
@@ -70,5 +71,5 @@ rule runtime_table:
     log:
         f"{LOGS}/performance/runtime_table.log",
     shell:
-        "python {params.script:q} --benchmarks {BENCHMARKS:q} --out {params.out:q}"
+        "python {params.script:q} --benchmarks {params.benchmarks:q} --out {params.out:q}"
         " --rules-json {params.rules:q} --config-json {params.cfg:q} > {log:q} 2>&1"

@@ -12,7 +12,7 @@ RB = config["regbench"]
 RB_DATA = f"{RESULTS}/data/regbench"
 RB_RUNS = f"{RUNS}/regbench"
 # A run directory is named after its architecture; plug-in paths (pkg.mod:Class) get a safe slug.
-RB_ARCHS = {a.replace(":", "__").replace("/", "_"): a for a in RB["architectures"]}
+RB_ARCHS = {arch_slug(a): a for a in RB["architectures"]}
 RB_SIZES = sorted(RB["data"]["train_sizes"])
 RB_IID_N = RB["data"]["iid"]["train_size"]
 if RB_IID_N not in RB_SIZES:
@@ -74,6 +74,7 @@ rule regbench_data:
     output:
         manifest=f"{RB_DATA}/manifest.json",
     params:
+        rb_data=RB_DATA,
         cfg=lambda wildcards: json.dumps({"data": RB["data"]}, sort_keys=True),
     resources:
         **job_resources("data"),
@@ -82,7 +83,7 @@ rule regbench_data:
     benchmark:
         f"{BENCHMARKS}/regbench/data.tsv"
     shell:
-        "python -m mosaic regbench generate --config-json {params.cfg:q} --out {RB_DATA:q} > {log:q} 2>&1"
+        "python -m mosaic regbench generate --config-json {params.cfg:q} --out {params.rb_data:q} > {log:q} 2>&1"
 
 
 rule regbench_ngram:
@@ -98,10 +99,12 @@ rule regbench_ngram:
             "RegBench in-context language learning",
         ),
         md=f"{TABLES}/regbench_ngram.md",
+    params:
+        rb_data=RB_DATA,
     log:
         f"{LOGS}/regbench/ngram.log",
     shell:
-        "python -m mosaic regbench ngram --data {RB_DATA:q} --split test --out {output.csv:q} > {log:q} 2>&1"
+        "python -m mosaic regbench ngram --data {params.rb_data:q} --split test --out {output.csv:q} > {log:q} 2>&1"
 
 
 rule regbench_train:
@@ -116,6 +119,7 @@ rule regbench_train:
         n=r"\d+",
         point=r"[^/]+",
     params:
+        rb_data=RB_DATA,
         cfg=rb_run_json,
         arch=lambda wildcards: RB_ARCHS[wildcards.arch],
         point=rb_point_args,
@@ -129,8 +133,8 @@ rule regbench_train:
         f"{BENCHMARKS}/regbench/train_{{arch}}_N{{n}}_{{point}}.tsv"
     shell:
         "python -m mosaic regbench train --config-json {params.cfg:q} --arch {params.arch:q} --n-train {wildcards.n}"
-        " {params.point} --data {RB_DATA:q} --out {params.run:q} --device {DEVICE} --threads {threads}"
-        " --no-progress > {log:q} 2>&1"
+        " {params.point} --data {params.rb_data:q} --out {params.run:q} --device {DEVICE} --threads {threads}"
+        " > {log:q} 2>&1"
 
 
 rule regbench_select:
@@ -142,6 +146,7 @@ rule regbench_select:
         arch=r"[A-Za-z0-9_.\-]+",
         n=r"\d+",
     params:
+        rb_data=RB_DATA,
         runs=lambda wildcards: rb_point_dirs(wildcards.arch, wildcards.n),
         batch_size=RB["batch_size"],
         plugins=lambda wildcards: plugin_args([RB_ARCHS[wildcards.arch]]),
@@ -151,7 +156,7 @@ rule regbench_select:
     log:
         f"{LOGS}/regbench/select_{{arch}}_N{{n}}.log",
     shell:
-        "python -m mosaic regbench select --runs {params.runs:q} --data {RB_DATA:q} --batch-size {params.batch_size}"
+        "python -m mosaic regbench select --runs {params.runs:q} --data {params.rb_data:q} --batch-size {params.batch_size}"
         " --out {output:q} --device {DEVICE} --threads {threads} {params.plugins} > {log:q} 2>&1"
 
 
@@ -174,9 +179,10 @@ rule fig11:
         table=declare_output(
             f"{TABLES}/fig11_regbench.csv",
             "Figure 11 numbers: RegBench test metrics per architecture and N",
-            "Both metric conventions: acc_all / tvd_half_l1 (the paper figure's: every position, "
-            "TVD = half L1) and acc_nodelim / l1 (seq_icl train.py's logged ones), with the selected "
-            "grid point, its best validation loss and epoch, and the n-gram references.",
+            "Every metric convention: acc/tvd_last_token (the paper's text: the last token of each "
+            "test sequence), acc/tvd_all_positions (seq_icl's notebook and the published curves: every "
+            "position, TVD = half L1) and acc_nodelim / l1 (seq_icl train.py's logged ones), with the "
+            "selected grid point, its best validation loss and epoch, and the n-gram references.",
             "RegBench in-context language learning",
             scale_note=RB_SCALE_NOTE,
         ),
@@ -191,14 +197,16 @@ rule fig11:
         ),
         table_md=f"{TABLES}/fig11_regbench.md",
         compare_md=f"{TABLES}/fig11_vs_paper.md",
+        per_sequence=f"{TABLES}/fig11_regbench_per_sequence.csv",  # read by the scorecard (C7)
     params:
+        scale=SCALE,
         table=f"{TABLES}/fig11_regbench",
         compare=f"{TABLES}/fig11_vs_paper",
     log:
         f"{LOGS}/regbench/fig11.log",
     shell:
         "python -m mosaic regbench fig11 --selections {input.selections:q} --ngram {input.ngram:q}"
-        " --out {output.png:q} --table {params.table:q} --compare {params.compare:q} --scale {SCALE}"
+        " --out {output.png:q} --table {params.table:q} --compare {params.compare:q} --scale {params.scale}"
         " > {log:q} 2>&1"
 
 
@@ -220,10 +228,12 @@ rule table4:
             scale_note=RB_SCALE_NOTE,
         ),
         md=f"{TABLES}/table4_regbench_iid.md",
+        per_sequence=f"{TABLES}/table4_regbench_iid_per_sequence.csv",  # read by the scorecard (C8)
     params:
+        rb_data=RB_DATA,
         out=f"{TABLES}/table4_regbench_iid",
     log:
         f"{LOGS}/regbench/table4.log",
     shell:
-        "python -m mosaic regbench table4 --selections {input.selections:q} --data {RB_DATA:q}"
+        "python -m mosaic regbench table4 --selections {input.selections:q} --data {params.rb_data:q}"
         " --ngram {input.ngram:q} --out {params.out:q} > {log:q} 2>&1"

@@ -12,6 +12,7 @@ rule results_index:
     output:
         readme=f"{RESULTS}/README.md",
         outputs=f"{RESULTS}/outputs.json",
+        captions=directory(str(REPORT_CAPTIONS)),
     params:
         manifest=lambda wildcards: json.dumps(DECLARED_OUTPUTS, sort_keys=True),
         scale=SCALE,
@@ -19,20 +20,4 @@ rule results_index:
         f"{LOGS}/results_index.log",
     shell:
         "python -m mosaic results-index --manifest-json {params.manifest:q} --scale {params.scale:q}"
-        " --readme {output.readme:q} --outputs-json {output.outputs:q} > {log:q} 2>&1"
-
-
-# Report captions are files (report(caption=...) takes a path) and hold this run's numbers, so
-# they are written when a report is being built, from the results as they are then; otherwise
-# only missing ones are written (Snakemake reads them only for --report). Cluster jobs skip this.
-def _building_report():
-    return any(arg == "--report" or arg.startswith("--report=") for arg in sys.argv)
-
-
-_captions = {entry["path"]: str(caption_path(entry["path"])) for entry in DECLARED_OUTPUTS}
-if not (workflow.remote_exec or workflow.subprocess_exec) and (
-    _building_report() or not all(Path(c).is_file() for c in _captions.values())
-):
-    from mosaic.harness.results_index import write_captions
-
-    write_captions(DECLARED_OUTPUTS, SCALE, _captions)
+        " --readme {output.readme:q} --outputs-json {output.outputs:q} --captions {output.captions:q} > {log:q} 2>&1"

@@ -1,6 +1,10 @@
 # Story language modelling (paper section 5): data -> Table 2; Table 3 grid -> best transformer
-# setting; mosaic and transformer at several depths -> Fig. 9; continuations -> Tables 1 and 5.
+# setting, which every architecture then trains with, verbatim, as the paper transfers it (C4);
+# every architecture at several depths -> Fig. 9; continuations -> Tables 1 and 5.
+# Each job's params hold only the config keys it reads (section_json), so a change of, say,
+# stories.sampling reruns the continuation tables and no training.
 import itertools
+import shlex
 
 STORIES = config["stories"]
 STORY_DATA = f"{RESULTS}/data/stories"
@@ -11,7 +15,7 @@ HP_POINTS = [
     for values in itertools.product(*(HP["grid"][k] for k in sorted(HP["grid"])))
 ]
 # A run directory is named after its architecture; plug-in paths (pkg.mod:Class) get a safe slug.
-STORY_ARCHS = {a.replace(":", "__").replace("/", "_"): a for a in STORIES["architectures"]}
+STORY_ARCHS = {arch_slug(a): a for a in STORIES["architectures"]}
 DEPTHS = sorted(STORIES["depths"])
 STORY_RUN_DIRS = [f"{STORY_RUNS}/{slug}_L{d}" for slug in STORY_ARCHS for d in DEPTHS]
 
@@ -21,13 +25,26 @@ STORY_RUN_DIRS = [f"{STORY_RUNS}/{slug}_L{d}" for slug in STORY_ARCHS for d in D
 localrules: table2, table3, fig09, table1, table5
 
 
+def story_vocab_args():
+    """prepare's vocabulary also covers Fig. 10's OOD corpus and the prompts of Tables 1/5 (no
+    evaluated target is ever <unk>)."""
+    args = ["--ood-json", shlex.quote(json.dumps(config["analyses"]["ood"], sort_keys=True))]
+    if STORIES.get("prompts_file"):
+        args += ["--prompts-file", shlex.quote(str(STORIES["prompts_file"]))]
+    return " ".join(args)
+
+
 rule stories_data:
+    input:
+        prompts=[STORIES["prompts_file"]] if STORIES.get("prompts_file") else [],
     output:
         meta=f"{STORY_DATA}/meta.json",
         train=f"{STORY_DATA}/train.bin",
         val=f"{STORY_DATA}/val.bin",
     params:
+        story_data=STORY_DATA,
         cfg=lambda wildcards: json.dumps(STORIES["data"], sort_keys=True),
+        vocab=lambda wildcards: story_vocab_args(),
     resources:
         **job_resources("data"),
     log:
@@ -35,7 +52,7 @@ rule stories_data:
     benchmark:
         f"{BENCHMARKS}/stories/data.tsv"
     shell:
-        "python -m mosaic stories prepare --config-json {params.cfg:q} --out {STORY_DATA:q} > {log:q} 2>&1"
+        "python -m mosaic stories prepare --config-json {params.cfg:q} {params.vocab} --out {params.story_data:q} > {log:q} 2>&1"
 
 
 rule table2:
@@ -45,15 +62,20 @@ rule table2:
         csv=declare_output(
             f"{TABLES}/table2_corpus_stats.csv",
             "Table 2: story corpus statistics",
-            "Per split: stories, words, tokens, unique tokens, tokens per story, vocabulary, "
-            "distinct-story rate and 4-gram diversity of the corpus the models are trained on.",
+            "Per split: stories, words, tokens, unique tokens, tokens per story, vocabulary, distinct word "
+            "types, words per story, distinct-sentence rate, distinct word 4-gram rate and within-story "
+            "word and bigram repeat rates of the corpus the models are trained on (the statistics that "
+            "tell a template from real children's stories).",
             "Story language modelling",
         ),
         md=f"{TABLES}/table2_corpus_stats.md",
+    params:
+        story_data=STORY_DATA,
+        tables=TABLES,
     log:
         f"{LOGS}/stories/table2.log",
     shell:
-        "python -m mosaic stories table2 --data {STORY_DATA:q} --out {TABLES}/table2_corpus_stats > {log:q} 2>&1"
+        "python -m mosaic stories table2 --data {params.story_data:q} --out {params.tables}/table2_corpus_stats > {log:q} 2>&1"
 
 
 rule stories_hparam_run:
@@ -62,9 +84,13 @@ rule stories_hparam_run:
     output:
         f"{STORY_RUNS}/hparams/p{{point}}/done.json",
     params:
-        cfg=section_json("stories"),
+        story_data=STORY_DATA,
+        cfg=section_json("stories", "model", "train", "batch_size", arch_options=HP["arch"]),
         point=lambda wildcards: json.dumps(HP_POINTS[int(wildcards.point)], sort_keys=True),
         run=lambda wildcards: f"{STORY_RUNS}/hparams/p{wildcards.point}",
+        arch=HP["arch"],
+        depth=HP["depth"],
+        max_steps=HP["max_steps"],
     threads: THREADS
     resources:
         **job_resources("lm_train"),
@@ -73,9 +99,9 @@ rule stories_hparam_run:
     benchmark:
         f"{BENCHMARKS}/stories/hparams_p{{point}}.tsv"
     shell:
-        "python -m mosaic stories train --config-json {params.cfg:q} --arch {HP[arch]:q} --set n_layer={HP[depth]}"
-        " --set-train max_steps={HP[max_steps]} --point-json {params.point:q} --data {STORY_DATA:q} --out {params.run:q}"
-        " --device {DEVICE} --threads {threads} --no-progress > {log:q} 2>&1"
+        "python -m mosaic stories train --config-json {params.cfg:q} --arch {params.arch:q} --set n_layer={params.depth}"
+        " --set-train max_steps={params.max_steps} --point-json {params.point:q} --data {params.story_data:q}"
+        " --out {params.run:q} --device {DEVICE} --threads {threads} > {log:q} 2>&1"
 
 
 rule table3:
@@ -92,33 +118,29 @@ rule table3:
         ),
         md=f"{TABLES}/table3_hparam_search.md",
     params:
+        tables=TABLES,
         runs=lambda wildcards, input: [str(Path(p).parent) for p in input],
     log:
         f"{LOGS}/stories/table3.log",
     shell:
-        "python -m mosaic stories table3 --runs {params.runs:q} --out {TABLES}/table3_hparam_search > {log:q} 2>&1"
-
-
-def story_train_inputs(wildcards):
-    inputs = [rules.stories_data.output.meta]
-    if STORY_ARCHS[wildcards.arch] == HP["arch"]:
-        inputs.append(rules.table3.output.csv)  # this architecture trains at the grid's best point
-    return inputs
+        "python -m mosaic stories table3 --runs {params.runs:q} --out {params.tables}/table3_hparam_search > {log:q} 2>&1"
 
 
 rule stories_train:
     input:
-        story_train_inputs,
+        meta=rules.stories_data.output.meta,
+        hparams=rules.table3.output.csv,  # every architecture trains at the grid's best point
     output:
-        weights=f"{STORY_RUNS}/{{arch}}_L{{depth}}/model.pt",
+        weights=f"{STORY_RUNS}/{{arch}}_L{{depth}}/model.safetensors",
         done=f"{STORY_RUNS}/{{arch}}_L{{depth}}/done.json",
     wildcard_constraints:
         arch="[A-Za-z0-9_.\-]+",
         depth=r"\d+",
     params:
-        cfg=section_json("stories"),
+        story_data=STORY_DATA,
+        cfg=lambda wildcards: section_json("stories", "model", "train", "batch_size",
+                                           arch_options=STORY_ARCHS[wildcards.arch]),
         arch=lambda wildcards: STORY_ARCHS[wildcards.arch],
-        hparams=lambda wildcards, input: f"--hparams {input[1]}" if len(input) > 1 else "",
         run=lambda wildcards: f"{STORY_RUNS}/{wildcards.arch}_L{wildcards.depth}",
     threads: THREADS
     resources:
@@ -129,8 +151,8 @@ rule stories_train:
         f"{BENCHMARKS}/stories/train_{{arch}}_L{{depth}}.tsv"
     shell:
         "python -m mosaic stories train --config-json {params.cfg:q} --arch {params.arch:q} --set n_layer={wildcards.depth}"
-        " {params.hparams} --data {STORY_DATA:q} --out {params.run:q}"
-        " --device {DEVICE} --threads {threads} --no-progress > {log:q} 2>&1"
+        " --hparams {input.hparams:q} --data {params.story_data:q} --out {params.run:q}"
+        " --device {DEVICE} --threads {threads} > {log:q} 2>&1"
 
 
 rule fig09:
@@ -154,13 +176,16 @@ rule fig09:
             "validation split as the no-context reference.",
             "Story language modelling",
         ),
+        per_sequence=f"{TABLES}/stories_val_per_sequence.csv",  # paired windows for claim C4
     params:
+        story_data=STORY_DATA,
+        tables=TABLES,
         runs=STORY_RUN_DIRS,
     log:
         f"{LOGS}/stories/fig09.log",
     shell:
-        "python -m mosaic stories fig09 --runs {params.runs:q} --data {STORY_DATA:q} --out {output.png:q}"
-        " --losses {TABLES}/stories_final_losses > {log:q} 2>&1"
+        "python -m mosaic stories fig09 --runs {params.runs:q} --data {params.story_data:q} --out {output.png:q}"
+        " --losses {params.tables}/stories_final_losses --per-sequence {output.per_sequence:q} > {log:q} 2>&1"
 
 
 def continuation_runs(depth):
@@ -178,16 +203,18 @@ for _rule, _name, _depth, _title, _caption in [
     rule:
         name: _rule
         input:
-            [f"{r}/model.pt" for r in continuation_runs(_depth)],
+            [f"{r}/model.safetensors" for r in continuation_runs(_depth)],
         output:
             declare_output(f"{TABLES}/{_name}.md", _title, _caption, "Story language modelling",
                            scale_note=f"N_b = {_depth}", runs=continuation_runs(_depth)),
         params:
-            cfg=section_json("stories"),
+            story_data=STORY_DATA,
+            cfg=section_json("stories", "sampling", "prompts_file"),
             runs=continuation_runs(_depth),
             title=_title,
+            plugins=plugin_args(STORIES["architectures"]),
         log:
             f"{LOGS}/stories/{_name}.log",
         shell:
             "python -m mosaic stories continuations --config-json {params.cfg:q} --runs {params.runs:q}"
-            " --data {STORY_DATA:q} --title {params.title:q} --out {output:q} > {log:q} 2>&1"
+            " --data {params.story_data:q} --title {params.title:q} --out {output:q} {params.plugins} > {log:q} 2>&1"

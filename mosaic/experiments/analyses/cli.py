@@ -14,6 +14,11 @@ one long CSV with the model's metadata; figure steps combine those CSVs. Nothing
     mosaic analyses fig13 --attention ... --loss ... --out fig13.png
     mosaic analyses fig15 --input att_mosaic.csv --window 32 --out fig15.png --table t
 
+Each measurement also writes its per-window arrays next to the CSV (``<out>.npz``, see
+:mod:`mosaic.experiments.analyses.window_arrays`): the units the scorecard's bootstrap resamples
+(:mod:`mosaic.experiments.analyses.claims`). Long measurements report progress
+(:mod:`mosaic.harness.progress`).
+
 A model with learned absolute positions asked for a context longer than it was trained on stops
 with one line ``error: ... supports at most block_size=...`` (exit status 2).
 """
@@ -27,10 +32,14 @@ from pathlib import Path
 import pandas as pd
 import torch
 
-from mosaic.harness.config import add_plugin_args, trust_plugins_from
+from mosaic.experiments.analyses.attention import last_position_frame, pooled_mean, unit_attention
+from mosaic.experiments.analyses.figures import MISSING, fig10, fig12, fig13, fig15
+from mosaic.experiments.analyses.position_loss import position_loss
+from mosaic.experiments.analyses.window_arrays import windows_path, write_window_arrays
+from mosaic.experiments.stories.tokens import TokenDataset, read_meta
 from mosaic.harness.io import atomic_open
-from mosaic.harness.runs import load_run_model, run_spec
-from mosaic.harness.train import resolve_device
+from mosaic.harness.runs import add_plugin_args, load_run_model, run_spec, trust_plugins_from
+from mosaic.harness.train import DONE, resolve_device
 
 
 def _load(args):
@@ -57,8 +66,6 @@ def _context(model, args) -> int:
 
 def _windows(args, model, ctx: int):
     """Sequential non-overlapping windows of the split (the data package's evaluation order)."""
-    from mosaic.experiments.stories.tokens import TokenDataset, read_meta  # noqa: PLC0415
-
     try:
         data = TokenDataset(args.data, args.split, vocab_size=model.config.vocab_size)
     except KeyError as exc:  # unknown split: make it a one-line error
@@ -80,9 +87,6 @@ def _check_same_training_data(meta: dict, args) -> None:
     """Token ids only mean the same thing under the tokenizer the model was trained with: compare
     the training-split fingerprint the evaluation data records (an OOD directory records the story
     data whose tokenizer it used) with the model's training data, when both are known."""
-    from mosaic.experiments.stories.tokens import read_meta  # noqa: PLC0415
-    from mosaic.harness.runs import run_spec  # noqa: PLC0415
-
     evaluated = (meta.get("story_data") or {}).get("train_sha256") \
         or (meta.get("splits", {}).get("train") or {}).get("sha256")
     trained_on = run_spec(args.run).get("data")
@@ -95,12 +99,17 @@ def _check_same_training_data(meta: dict, args) -> None:
 
 
 def _metadata(spec: dict, model, ctx: int, n_windows: int, args, meta: dict) -> dict:
-    from mosaic.harness.train import DONE  # noqa: PLC0415
-
+    """The model and data columns every measurement table starts with. ``data_sha256`` (the
+    evaluated split's) and ``ctx`` identify the windows, so paired comparisons can be checked;
+    ``unseen_in_train_rate`` is the share of the split's target tokens whose id never occurs in
+    the training split, when the data directory records it (``splits.<split>.unseen_in_train_rate``;
+    NaN otherwise)."""
     arch = spec["arch"]
     variant = spec["model"].get("pos_encoding", "")
     done = Path(args.run) / DONE
     steps = json.loads(done.read_text(encoding="utf-8")).get("step") if done.is_file() else None
+    split = (meta.get("splits") or {}).get(args.split) or {}
+    unseen = split.get("unseen_in_train_rate")
     return {
         "run": str(args.run),
         "label": f"{arch} ({variant})" if variant else arch,
@@ -112,6 +121,9 @@ def _metadata(spec: dict, model, ctx: int, n_windows: int, args, meta: dict) -> 
         "train_steps": steps,
         "corpus": args.corpus or args.split,
         "corpus_name": meta.get("corpus", str(args.data)),
+        "data_sha256": split.get("sha256", ""),
+        "unk_id": (meta.get("tokenizer") or {}).get("unk_id"),
+        "unseen_in_train_rate": float(unseen) if unseen is not None else float("nan"),
         "n_windows": n_windows,
     }
 
@@ -121,38 +133,61 @@ def _write_csv(df: pd.DataFrame, path: str) -> None:
         df.to_csv(fh, index=False)
 
 
-def cmd_position_loss(args) -> int:
-    from mosaic.experiments.analyses.position_loss import position_loss  # noqa: PLC0415
+def _write_outputs(df: pd.DataFrame, out: str, arrays: dict, metadata: dict) -> None:
+    """The per-window arrays (``<out>.npz``) and the table (``out``): both or neither."""
+    npz = windows_path(out)
+    write_window_arrays(npz, arrays, metadata)
+    try:
+        _write_csv(df, out)
+    except BaseException:
+        npz.unlink(missing_ok=True)
+        raise
 
+
+def _check_out(out: str) -> None:
+    if Path(out).suffix != ".csv":
+        raise ValueError(f"--out must be a .csv path (the per-window arrays go next to it as .npz), got {out}")
+
+
+def cmd_position_loss(args) -> int:
+    _check_out(args.out)
     model, spec, dev = _load(args)
     ctx = _context(model, args)
     batches, n, n_batches, meta = _windows(args, model, ctx)
     unk_id = (meta.get("tokenizer") or {}).get("unk_id")  # None for the full GPT-2 vocabulary
-    stats = position_loss(model, batches, dev, desc=f"loss {Path(args.run).name}", total=n_batches,
-                          unk_id=unk_id)
+    stats = position_loss(model, batches, dev, desc=f"loss {Path(args.run).name}", total=n,
+                          unk_id=unk_id, keep_windows=True)
     df = stats.to_frame()
-    for key, value in reversed(_metadata(spec, model, ctx, n, args, meta).items()):
+    metadata = _metadata(spec, model, ctx, n, args, meta)
+    for key, value in reversed(metadata.items()):
         df.insert(0, key, value)
-    _write_csv(df, args.out)
+    arrays = {"loss": stats.windows.loss}
+    if stats.windows.unk is not None:
+        arrays["unk"] = stats.windows.unk
+    _write_outputs(df, args.out, arrays, {"kind": "position_loss", **metadata})
     print(f"{args.run}: {args.corpus or args.split} ctx {ctx}, {n} windows, mean loss "
           f"{stats.range_mean(1, ctx):.4f}")
     return 0
 
 
 def cmd_attention(args) -> int:
-    from mosaic.experiments.analyses.attention import average_attention, last_position_frame  # noqa: PLC0415
-
+    _check_out(args.out)
     model, spec, dev = _load(args)
     ctx = _context(model, args)
     batches, n, n_batches, meta = _windows(args, model, ctx)
-    mean_last, n_seen = average_attention(model, batches, dev, desc=f"attention {Path(args.run).name}",
-                                          total=n_batches)
+    unit_means, unit_windows = unit_attention(model, batches, n, dev, desc=f"attention {Path(args.run).name}")
+    mean_last = torch.from_numpy(pooled_mean(unit_means, unit_windows))
     lambdas = model.leaky_lambdas().cpu() if callable(getattr(model, "leaky_lambdas", None)) else None
     df = last_position_frame(mean_last, lambdas)
-    for key, value in reversed(_metadata(spec, model, ctx, n_seen, args, meta).items()):
+    metadata = _metadata(spec, model, ctx, n, args, meta)
+    for key, value in reversed(metadata.items()):
         df.insert(0, key, value)
-    _write_csv(df, args.out)
-    print(f"{args.run}: last-position attention over {n_seen} windows of {ctx} tokens")
+    arrays = {"unit_attention": unit_means.astype("float32"), "unit_windows": unit_windows}
+    if lambdas is not None:
+        arrays["lambda_phi"] = lambdas.double().numpy()
+    _write_outputs(df, args.out, arrays, {"kind": "attention", **metadata})
+    print(f"{args.run}: last-position attention over {n} windows of {ctx} tokens "
+          f"({len(unit_windows)} bootstrap units)")
     return 0
 
 
@@ -161,35 +196,32 @@ def _read(paths: list[str]) -> list[pd.DataFrame]:
     for path in paths:
         if not Path(path).is_file():
             raise FileNotFoundError(f"measurement table {path} not found")
-        frames.append(pd.read_csv(path, keep_default_na=False, na_values=[""]))
+        frame = pd.read_csv(path, keep_default_na=False, na_values=[""])
+        frame["measurement"] = str(path)  # the figures' tables say which measurement each row is from
+        frames.append(frame)
     return frames
 
 
 def cmd_fig10(args) -> int:
-    from mosaic.experiments.analyses.figures import fig10  # noqa: PLC0415
-
     summary = fig10(_read(args.ood) + _read(args.val), args.out, args.table, args.summary, args.split_at)
     print(summary.to_string(index=False))
+    if (summary.loc[summary["corpus"] == "ood", "unseen_in_train_rate"] == MISSING).any():
+        print("note: the OOD data's meta.json has no splits.ood.unseen_in_train_rate; the summary reports it "
+              "as missing", file=sys.stderr)
     return 0
 
 
 def cmd_fig12(args) -> int:
-    from mosaic.experiments.analyses.figures import fig12  # noqa: PLC0415
-
     fig12(_read(args.inputs), args.out)
     return 0
 
 
 def cmd_fig13(args) -> int:
-    from mosaic.experiments.analyses.figures import fig13  # noqa: PLC0415
-
     fig13(_read(args.attention), _read(args.loss), args.out)
     return 0
 
 
 def cmd_fig15(args) -> int:
-    from mosaic.experiments.analyses.figures import fig15  # noqa: PLC0415
-
     heads = fig15(_read([args.input])[0], args.out, args.table, args.window)
     print(heads.to_string(index=False))
     return 0

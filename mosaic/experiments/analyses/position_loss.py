@@ -18,30 +18,64 @@ text ``<unk>`` becomes a frequent new token, and learning that from the context 
 in-context adaptation the per-position curve measures (the paper's full GPT-2 vocabulary has no
 unknown id, so there every token is a real word piece). Given ``unk_id``, a second set of
 statistics over the known targets only is kept too (``*_known`` columns), so a reader can check
-that a conclusion does not hinge on ``<unk>``. Targets equal to :data:`mosaic.IGNORE_INDEX` are
-always left out. Every model sees the same windows.
+that a conclusion does not hinge on ``<unk>`` (the scorecard's C6 statistic uses known targets
+only). Targets equal to :data:`mosaic.IGNORE_INDEX` are always left out. Every model sees the
+same windows.
+
+Per window. With ``keep_windows=True`` the per-token losses of every window are kept as well
+(:class:`WindowLosses`, float32, (n_windows, T)): the windows are the independent units of the
+scorecard's bootstrap (``<measurement>.npz``, see :mod:`mosaic.experiments.analyses.window_arrays`).
 """
 from __future__ import annotations
 
 import math
-import sys
+from collections.abc import Iterable
 from dataclasses import dataclass, field
-from typing import Iterable
 
 import numpy as np
 import pandas as pd
 import torch
 import torch.nn.functional as F
-from tqdm.auto import tqdm
 
+from mosaic.harness.progress import Progress
 from mosaic.interface import IGNORE_INDEX
 
 Z95 = 1.959963984540054  # two-sided 95% quantile of the standard normal
 
 
-def progress(iterable, desc: str, total: int | None = None):
-    """tqdm progress bar on stderr, silent when stderr is not a terminal (Snakemake logs)."""
-    return tqdm(iterable, desc=desc, total=total, disable=not sys.stderr.isatty(), leave=False)
+@dataclass
+class WindowLosses:
+    """Per-token losses of every window: ``loss`` (n_windows, T) float32 with NaN where the
+    target does not count, ``unk`` (n_windows, T) bool where the target is the unknown id (None
+    without an unknown id). Position ``p`` (1-based) is column ``p - 1``."""
+
+    loss: np.ndarray
+    unk: np.ndarray | None = None
+
+    def __post_init__(self) -> None:
+        if self.loss.ndim != 2:
+            raise ValueError(f"window losses must be (n_windows, T), got shape {self.loss.shape}")
+        if self.unk is not None and self.unk.shape != self.loss.shape:
+            raise ValueError(f"unk mask {self.unk.shape} does not match the losses {self.loss.shape}")
+
+    def counted(self, known_only: bool = True) -> np.ndarray:
+        """(n_windows, T) bool: the targets that count (and are not ``<unk>`` if ``known_only``)."""
+        keep = np.isfinite(self.loss)
+        if known_only and self.unk is not None:
+            keep &= ~self.unk
+        return keep
+
+    def range_means(self, first: int, last: int, known_only: bool = True) -> np.ndarray:
+        """Per window, the mean loss over the counted targets at positions ``first..last``
+        (1-based, inclusive; ``last`` is cut to T); NaN for a window with none."""
+        if not 1 <= first <= last:
+            raise ValueError(f"need 1 <= first <= last, got {first}, {last}")
+        sl = slice(first - 1, min(last, self.loss.shape[1]))
+        keep = self.counted(known_only)[:, sl]
+        total = np.where(keep, self.loss[:, sl], 0.0).sum(axis=1, dtype=np.float64)
+        n = keep.sum(axis=1)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            return np.where(n > 0, total / n, np.nan)
 
 
 @dataclass
@@ -49,7 +83,8 @@ class PositionStats:
     """Streamed per-position moments of a quantity (here: token loss), positions 1..T."""
 
     T: int
-    known: "PositionStats | None" = None  # the same over targets that are not the unknown id
+    known: PositionStats | None = None  # the same over targets that are not the unknown id
+    windows: WindowLosses | None = None  # per-window losses (position_loss(keep_windows=True))
     count: np.ndarray = field(init=False)
     total: np.ndarray = field(init=False)
     total_sq: np.ndarray = field(init=False)
@@ -73,7 +108,7 @@ class PositionStats:
         self.total += v.sum(dim=0).cpu().numpy()
         self.total_sq += (v * v).sum(dim=0).cpu().numpy()
 
-    def merge(self, other: "PositionStats") -> "PositionStats":
+    def merge(self, other: PositionStats) -> PositionStats:
         if other.T != self.T:
             raise ValueError(f"cannot merge PositionStats of T={self.T} and T={other.T}")
         self.count += other.count
@@ -153,28 +188,41 @@ def position_loss(
     desc: str = "position loss",
     total: int | None = None,
     unk_id: int | None = None,
+    keep_windows: bool = False,
 ) -> PositionStats:
     """Stream ``batches`` of ``(idx, targets)`` (B, T) through ``model``; per-position loss stats.
 
     ``targets`` is ``idx`` shifted by one token (what ``TokenDataset.sequential_batches`` gives).
     Every batch must have the same T. ``model.check_context(T)`` is called first, so a model with
     learned absolute positions refuses windows longer than it was trained on. With ``unk_id``
-    the result's :attr:`PositionStats.known` holds the statistics without unknown targets."""
+    the result's :attr:`PositionStats.known` holds the statistics without unknown targets; with
+    ``keep_windows`` its :attr:`PositionStats.windows` holds every window's per-token losses.
+    ``total`` (windows) sizes the progress report (:class:`mosaic.harness.progress.Progress`)."""
     model.eval()
     stats: PositionStats | None = None
-    for idx, targets in progress(batches, desc=desc, total=total):
-        idx, targets = idx.to(device, dtype=torch.long), targets.to(device, dtype=torch.long)
-        if stats is None:
-            _check_context(model, idx.size(1))
-            stats = PositionStats(idx.size(1))
-            if unk_id is not None:
-                stats.known = PositionStats(idx.size(1))
-        losses, keep = token_losses(model, idx, targets)
-        stats.update(losses, keep)
-        if stats.known is not None:
-            stats.known.update(losses, keep & (targets != unk_id))
+    losses_kept, unk_kept = [], []
+    with Progress(total, desc, unit="windows") as bar:
+        for idx, targets in batches:
+            idx, targets = idx.to(device, dtype=torch.long), targets.to(device, dtype=torch.long)
+            if stats is None:
+                _check_context(model, idx.size(1))
+                stats = PositionStats(idx.size(1))
+                if unk_id is not None:
+                    stats.known = PositionStats(idx.size(1))
+            losses, keep = token_losses(model, idx, targets)
+            stats.update(losses, keep)
+            is_unk = targets == unk_id if unk_id is not None else None
+            if stats.known is not None:
+                stats.known.update(losses, keep & ~is_unk)
+            if keep_windows:
+                losses_kept.append(torch.where(keep, losses, torch.nan).float().cpu().numpy())
+                if is_unk is not None:
+                    unk_kept.append(is_unk.cpu().numpy())
+            bar.update(idx.size(0))
     if stats is None:
         raise ValueError("position_loss got no windows (the corpus is shorter than one window?)")
+    if keep_windows:
+        stats.windows = WindowLosses(np.concatenate(losses_kept), np.concatenate(unk_kept) if unk_kept else None)
     return stats
 
 

@@ -301,3 +301,34 @@ def sample_sequence(aut: Automaton, rng: np.random.Generator,
         tokens.extend(random_walk(aut, length, uniforms[pos:pos + length], out_lists))
         pos += length
     return np.asarray(tokens, dtype=np.uint8)
+
+
+# -- the true next-symbol distribution (what predictions are scored against) --------------------
+def true_states(aut: Automaton, tokens) -> np.ndarray:
+    """State after reading each ``x_t`` (start state after ``|``); raises on a token the
+    automaton cannot read, so a corrupted dataset fails loudly."""
+    delta = aut.delta.tolist()
+    states = np.empty(len(tokens), dtype=np.int64)
+    s = aut.start
+    for t, tok in enumerate(np.asarray(tokens).tolist()):
+        if tok == DELIM_ID:
+            s = aut.start
+        elif tok == PAD_ID or not 0 < tok < VOCAB_SIZE:
+            raise ValueError(f"token {tok} at position {t} is not a letter or `|` (strip padding first)")
+        else:
+            s = delta[s][tok]
+            if s == NO_EDGE:
+                raise ValueError(f"token {tok} at position {t} leaves the automaton's language")
+        states[t] = s
+    return states
+
+
+def true_next_distributions(aut: Automaton, tokens) -> np.ndarray:
+    """``(L-1, 20)`` array: row ``t`` is ``q_t``, uniform over the outgoing letters of the state
+    after ``x_t``. A state with no outgoing letter (impossible for sampled automata) gets an
+    all-zero row: every prediction there counts as wrong and its TVD is ``½‖p‖₁``."""
+    states = true_states(aut, tokens)[:-1]
+    valid = (aut.delta != NO_EDGE).astype(np.float64)  # (n_states, 20)
+    deg = valid.sum(axis=1, keepdims=True)
+    q_state = np.divide(valid, deg, out=np.zeros_like(valid), where=deg > 0)
+    return q_state[states]

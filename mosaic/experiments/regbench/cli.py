@@ -8,8 +8,9 @@
     mosaic regbench evaluate --run RUN_DIR --data DIR [--selected-on val] [--splits test]
     mosaic regbench select --runs RUN_DIR... --data DIR --out SELECTION.json
     mosaic regbench fig11 --selections SELECTION.json... --ngram NGRAM.csv \\
-        --out FIG.png --table TABLE_BASE --compare COMPARE_BASE
-    mosaic regbench table4 --selections SELECTION.json... --data DIR --ngram NGRAM.csv --out TABLE_BASE
+        --out FIG.png --table TABLE_BASE --compare COMPARE_BASE [--per-sequence CSV]
+    mosaic regbench table4 --selections SELECTION.json... --data DIR --ngram NGRAM.csv --out TABLE_BASE \\
+        [--per-sequence CSV]
 
 ``generate`` writes ``test``, ``val``, ``train_<N>`` and, with ``data.iid``, ``iid_val`` and
 ``iid_test`` (``.npz`` + ``.json`` sidecar each) and finally ``manifest.json``. ``ngram`` scores
@@ -17,7 +18,9 @@ the in-context 2-/3-gram references (and the uniform over letters) on a split wi
 convention, as ``.csv`` + ``.md``. ``train`` trains one (architecture, N, grid point) run and keeps
 its best checkpoint by validation loss; ``select`` picks the best grid point of one
 (architecture, N) and scores it on the test pool; ``fig11`` and ``table4`` write the paper's
-Fig. 11 and Table 4 (see ``experiment.py`` and ``report.py``).
+Fig. 11 and Table 4 (see ``experiment.py`` and ``report.py``), with the per-sequence scores the
+scorecard rows C7 and C8 (``claims.py``) are computed from. Every metric comes in two
+conventions, the last token of each test sequence and all positions (``metrics.py``).
 """
 from __future__ import annotations
 
@@ -25,11 +28,15 @@ import argparse
 import time
 from pathlib import Path
 
-from mosaic.harness.config import (add_config_args, add_plugin_args, check_section, config_from_args, runtime_from_args,
-                                   trust_plugins_from)
-from mosaic.experiments.regbench.dataset import DataConfig, RegBenchSplit, write_pools
+from mosaic.experiments.regbench.dataset import DataConfig, RegBenchSplit, load_pools, write_pools
+from mosaic.experiments.regbench.experiment import evaluate_run, select_runs, train_run
 from mosaic.experiments.regbench.metrics import evaluate_probs
 from mosaic.experiments.regbench.ngram import ngram_probs, uniform_letter_probs
+from mosaic.experiments.regbench.report import fig11, read_selections, table4
+from mosaic.harness.config import add_config_args, check_section, config_from_args, runtime_from_args
+from mosaic.harness.io import write_json, write_table
+from mosaic.harness.runs import add_plugin_args, trust_plugins_from
+from mosaic.harness.train import resolve_device
 
 
 def data_config(section: dict) -> DataConfig:
@@ -60,15 +67,13 @@ def ngram_table(split: RegBenchSplit, orders=(2, 3)):
     models.append(("uniform over 18 letters", uniform_letter_probs))
     for name, fn in models:
         t0 = time.perf_counter()
-        metrics = evaluate_probs(fn, split)
+        metrics = evaluate_probs(fn, split, desc=f"{name} on {split.name}")
         rows.append({"baseline": name, "split": split.name, **metrics,
                      "seconds": round(time.perf_counter() - t0, 3)})
     return pd.DataFrame(rows)
 
 
 def cmd_ngram(args) -> int:
-    from mosaic.harness.io import write_table
-
     split = RegBenchSplit.load(Path(args.data) / args.split)
     table = ngram_table(split, tuple(args.orders))
     out = Path(args.out)
@@ -99,7 +104,6 @@ def parse_overrides(pairs: list[str]) -> dict:
 def _device(args) -> str:
     import torch
 
-    from mosaic.harness.train import resolve_device
 
     runtime = runtime_from_args(args)
     if runtime["threads"] is not None:
@@ -110,7 +114,6 @@ def _device(args) -> str:
 def cmd_train(args) -> int:
     import json
 
-    from mosaic.experiments.regbench.experiment import train_run
 
     section = config_from_args(args, "regbench")
     check_section(section, "regbench", partial=True)  # Snakemake passes the keys a run reads
@@ -123,9 +126,6 @@ def cmd_train(args) -> int:
 def cmd_evaluate(args) -> int:
     import json
 
-    from mosaic.harness.io import write_json
-    from mosaic.experiments.regbench.dataset import load_pools
-    from mosaic.experiments.regbench.experiment import evaluate_run
 
     trust_plugins_from(args)
     metrics = evaluate_run(args.run, load_pools(args.data), args.splits, args.selected_on,
@@ -137,9 +137,6 @@ def cmd_evaluate(args) -> int:
 
 
 def cmd_select(args) -> int:
-    from mosaic.harness.io import write_json
-    from mosaic.experiments.regbench.experiment import select_runs
-
     trust_plugins_from(args)
     selection = select_runs(args.runs, args.data, args.batch_size, _device(args))
     write_json(args.out, selection)
@@ -147,22 +144,20 @@ def cmd_select(args) -> int:
         m = sel["metrics"]
         print(f"{selection['arch']} N={selection['n_train']}: chosen on {split}: {sel['run']} "
               f"(loss {sel['loss']:.4f}, epoch {sel['epoch']:.1f}); {sel['eval_split']}: "
-              f"acc_all {m['acc_all']:.4f}, tvd_half_l1 {m['tvd_half_l1']:.4f}")
+              f"accuracy / TVD all positions {m['acc_all_positions']:.4f} / {m['tvd_all_positions']:.4f}, "
+              f"last token {m['acc_last_token']:.4f} / {m['tvd_last_token']:.4f}")
     return 0
 
 
 def cmd_fig11(args) -> int:
-    from mosaic.experiments.regbench.report import fig11, read_selections
-
-    table = fig11(read_selections(args.selections), args.ngram, args.out, args.table, args.compare, args.scale)
+    table = fig11(read_selections(args.selections), args.ngram, args.out, args.table, args.compare, args.scale,
+                  args.per_sequence)
     print(table.to_string(index=False))
     return 0
 
 
 def cmd_table4(args) -> int:
-    from mosaic.experiments.regbench.report import read_selections, table4
-
-    table = table4(read_selections(args.selections), args.data, args.ngram, args.out)
+    table = table4(read_selections(args.selections), args.data, args.ngram, args.out, args.per_sequence)
     print(table.to_string(index=False))
     return 0
 
@@ -203,6 +198,8 @@ def add_experiment_commands(sub) -> None:
     fg.add_argument("--table", required=True, help="metrics table path without suffix")
     fg.add_argument("--compare", required=True, help="comparison-with-paper table path without suffix")
     fg.add_argument("--scale", default="", help="scale name shown in the title and the comparison")
+    fg.add_argument("--per-sequence", default=None,
+                    help="per-sequence scores CSV for the scorecard (default: <table>_per_sequence.csv)")
     fg.set_defaults(func=cmd_fig11)
 
     t4 = sub.add_parser("table4", help="Table 4: IID test at the IID training size")
@@ -210,6 +207,8 @@ def add_experiment_commands(sub) -> None:
     t4.add_argument("--data", required=True, help="directory written by `generate` (with iid_test)")
     t4.add_argument("--ngram", required=True, help="n-gram table of the test split (OOD references)")
     t4.add_argument("--out", required=True, help="table path without suffix")
+    t4.add_argument("--per-sequence", default=None,
+                    help="per-sequence scores CSV for the scorecard (default: <out>_per_sequence.csv)")
     t4.set_defaults(func=cmd_table4)
 
 

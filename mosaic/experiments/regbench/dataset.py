@@ -20,20 +20,31 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
+import io
 import json
 import math
 import time
+import zipfile
+import zlib
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
+from mosaic.experiments.regbench.automaton import (
+    DELIM_ID,
+    PAD_ID,
+    VOCAB_SIZE,
+    Automaton,
+    PFAParams,
+    sample_automaton,
+    sample_sequence,
+    true_next_distributions,
+)
 from mosaic.harness.config import reject_unknown_keys
-from mosaic.interface import IGNORE_INDEX
 from mosaic.harness.io import atomic_open, fingerprint, write_json
-from mosaic.experiments.regbench.automaton import DELIM_ID, PAD_ID, VOCAB_SIZE, Automaton, PFAParams, sample_automaton, \
-    sample_sequence
-from mosaic.experiments.regbench.metrics import true_next_distributions
+from mosaic.harness.progress import Progress
+from mosaic.interface import IGNORE_INDEX
 
 STREAMS = {"test": 1, "val": 2, "train": 3, "iid_val": 4, "iid_test": 5}
 FORMAT = "regbench-split-v1"
@@ -182,37 +193,71 @@ class RegBenchSplit:
         }
 
     def save(self, path: str | Path) -> dict:
-        """Write ``<path>.npz`` (arrays) and ``<path>.json`` (sidecar), each atomically."""
+        """Write ``<path>.npz`` (arrays) and ``<path>.json`` (sidecar: :meth:`summary` plus the
+        ``npz_sha256`` of the file's bytes, checked by :meth:`load`), each atomically. Returns
+        the summary (without the file hash: the zip records its write time, so the bytes of
+        equal content differ between generations, while the summary does not)."""
         path = Path(path).with_suffix("")
+        buffer = io.BytesIO()
+        np.savez(buffer, **self._arrays())
+        raw = buffer.getvalue()
         with atomic_open(path.with_suffix(".npz"), "wb") as fh:
-            np.savez(fh, **self._arrays())
+            fh.write(raw)
         summary = self.summary()
-        write_json(path.with_suffix(".json"), summary)
+        write_json(path.with_suffix(".json"), {**summary, "npz_sha256": hashlib.sha256(raw).hexdigest()})
         return summary
 
     @classmethod
     def load(cls, path: str | Path, verify: bool = True) -> "RegBenchSplit":
+        """Read a split written by :meth:`save`. Any damage (a truncated or altered ``.npz``, an
+        unreadable sidecar, arrays that do not form automata and sequences) is one ``ValueError``
+        naming the file; with ``verify`` the file's sha256 and the content hash are checked
+        against the sidecar."""
         path = Path(path).with_suffix("")
         npz, sidecar = path.with_suffix(".npz"), path.with_suffix(".json")
         if not npz.exists():
             raise FileNotFoundError(
                 f"RegBench split {npz} does not exist (run `python -m mosaic regbench generate`)")
-        meta = json.loads(sidecar.read_text()) if sidecar.exists() else {}
-        with np.load(npz) as z:
-            a = {k: z[k] for k in z.files}
-        automata = [Automaton(a["delta"][lo:hi], int(a["start"][i]), a["accepting"][lo:hi])
-                    for i, (lo, hi) in enumerate(zip(a["state_offsets"][:-1], a["state_offsets"][1:]))]
-        seqs = [a["tokens"][lo:hi] for lo, hi in zip(a["offsets"][:-1], a["offsets"][1:])]
-        keep = {k: v for k, v in meta.items() if k not in cls._derived_keys()}
-        split = cls(meta.get("name", path.name), seqs, automata, a["source_index"], keep)
+        again = "run `python -m mosaic regbench generate` again"
+        meta = {}
+        if sidecar.exists():
+            try:
+                meta = json.loads(sidecar.read_text(encoding="utf-8"))
+            except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+                raise ValueError(f"corrupt: {sidecar} is not JSON ({exc}); {again}") from None
+            if not isinstance(meta, dict):
+                raise ValueError(f"corrupt: {sidecar} is not a RegBench split sidecar; {again}")
+        raw = npz.read_bytes()
+        if verify and "npz_sha256" in meta and hashlib.sha256(raw).hexdigest() != meta["npz_sha256"]:
+            raise ValueError(f"corrupt: {npz} (its sha256 differs from the one {sidecar.name} recorded "
+                             f"when it was written: truncated or altered); {again}")
+        try:
+            with np.load(io.BytesIO(raw), allow_pickle=False) as z:
+                a = {k: z[k] for k in z.files}
+            missing = sorted(set(cls._array_keys()) - set(a))
+            if missing:
+                raise ValueError(f"arrays {missing} are missing")
+            automata = [Automaton(a["delta"][lo:hi], int(a["start"][i]), a["accepting"][lo:hi])
+                        for i, (lo, hi) in enumerate(zip(a["state_offsets"][:-1], a["state_offsets"][1:]))]
+            seqs = [a["tokens"][lo:hi] for lo, hi in zip(a["offsets"][:-1], a["offsets"][1:])]
+            keep = {k: v for k, v in meta.items() if k not in cls._derived_keys()}
+            split = cls(meta.get("name", path.name), seqs, automata, a["source_index"], keep)
+        except (zipfile.BadZipFile, zlib.error, EOFError, OSError, ValueError, KeyError, IndexError,
+                TypeError) as exc:
+            raise ValueError(f"corrupt: {npz} ({type(exc).__name__}: {exc}); {again}") from None
         if verify and "sha256" in meta and split.content_hash() != meta["sha256"]:
-            raise ValueError(f"{npz}: content hash differs from {sidecar} (file corrupted or mixed up)")
+            raise ValueError(f"corrupt: {npz} (its content hash differs from {sidecar.name}: altered or "
+                             f"mixed up with another split); {again}")
         return split
+
+    @staticmethod
+    def _array_keys() -> tuple[str, ...]:
+        return ("tokens", "offsets", "state_offsets", "delta", "accepting", "start", "source_index")
 
     @staticmethod
     def _derived_keys() -> set[str]:
         return {"format", "name", "n_sequences", "n_tokens", "n_positions", "mean_length",
-                "max_length", "sha256"}
+                "max_length", "sha256", "npz_sha256"}
 
 
 # -- generation ---------------------------------------------------------------------------------
@@ -228,33 +273,59 @@ def generate_one(seed: int, stream: str, index: int, params: PFAParams = PFAPara
 
 
 def generate_split(cfg: DataConfig, stream: str, count: int, exclude: set[bytes] = frozenset(),
-                   max_attempts: int | None = None, name: str | None = None) -> RegBenchSplit:
-    """The first ``count`` automata of ``stream`` whose canonical form is not in ``exclude``."""
+                   max_attempts: int | None = None, name: str | None = None,
+                   progress: bool = True) -> RegBenchSplit:
+    """The first ``count`` automata of ``stream`` whose canonical form is not in ``exclude``.
+
+    Raises a ``ValueError`` naming the config keys to change when ``max_attempts`` draws do not
+    give ``count`` of them: the space of automata the ``pfa`` ranges allow is too small for the
+    requested pools (or, if some usable automata were drawn, too many collide). Progress is
+    reported in automata accepted, with the number of draws."""
     cfg.pfa.validate()
     max_attempts = count if max_attempts is None else max_attempts
     seqs, auts, index = [], [], []
     rejected = attempts = 0
+    seen: set[bytes] = set()  # distinct automata among this stream's draws
     t0 = time.perf_counter()
-    while len(auts) < count:
-        if attempts >= max_attempts:
-            raise RuntimeError(
-                f"RegBench {stream}: only {len(auts)} of {count} automata after {attempts} draws "
-                f"({rejected} rejected as test/val collisions); raise max_attempts_factor")
-        aut, tokens = generate_one(cfg.seed, stream, attempts, cfg.pfa)
-        if aut.key() in exclude:
-            rejected += 1
-        else:
-            seqs.append(tokens)
-            auts.append(aut)
-            index.append(attempts)
-        attempts += 1
+    with Progress(count, f"generate {name or stream}", unit="automata", enabled=progress) as bar:
+        while len(auts) < count:
+            if attempts >= max_attempts:
+                raise ValueError(space_too_small(cfg, stream, count, len(auts), attempts, seen, exclude))
+            aut, tokens = generate_one(cfg.seed, stream, attempts, cfg.pfa)
+            key = aut.key()
+            seen.add(key)
+            if key in exclude:
+                rejected += 1
+            else:
+                seqs.append(tokens)
+                auts.append(aut)
+                index.append(attempts)
+            attempts += 1
+            bar.update(0 if key in exclude else 1, drawn=attempts)
     meta = {"seed": cfg.seed, "stream": stream, "attempts": attempts,
             "rejected_collisions": rejected, "pfa": dataclasses.asdict(cfg.pfa),
             "seconds": round(time.perf_counter() - t0, 3)}
     return RegBenchSplit(name or stream, seqs, auts, np.array(index), meta)
 
 
-def generate_iid_split(cfg: DataConfig, train: RegBenchSplit, stream: str, count: int) -> RegBenchSplit:
+def space_too_small(cfg: DataConfig, stream: str, count: int, accepted: int, attempts: int,
+                    seen: set[bytes], exclude: set[bytes]) -> str:
+    """The one-line error of a pool that could not be filled, with the numbers and the keys."""
+    usable = len(seen - exclude)
+    return (
+        f"regbench data: the automata space is too small for the requested pools: the {stream} pool needs "
+        f"{count} automata that differ from the {len(exclude)} distinct test/val automata, but {attempts} "
+        f"draws (data.max_attempts_factor={cfg.max_attempts_factor}) gave {len(seen)} distinct automata, "
+        f"{len(seen) - usable} of them test/val ones, so only {accepted} of the {count} could be drawn "
+        f"({len(seen | exclude)} distinct automata in all pools); draw from a larger space (raise "
+        f"data.pfa.max_states={cfg.pfa.max_states}, data.pfa.max_alphabet={cfg.pfa.max_alphabet} or "
+        f"data.pfa.max_out_degree={cfg.pfa.max_out_degree}) or ask for fewer automata (lower "
+        f"data.n_test={cfg.n_test}, data.n_val={cfg.n_val} or data.train_sizes={list(cfg.train_sizes)})"
+        + (", or allow more draws (raise data.max_attempts_factor)" if usable else ""))
+
+
+def generate_iid_split(cfg: DataConfig, train: RegBenchSplit, stream: str, count: int,
+                       progress: bool = True) -> RegBenchSplit:
     """``count`` fresh sequences of the automata of ``train``: sequence ``j`` comes from automaton
     ``j mod len(train)`` with the generator of ``(seed, stream, j)``, a stream no other split
     uses, so the strings are new but the languages are the training ones (Table 4's IID test).
@@ -264,11 +335,13 @@ def generate_iid_split(cfg: DataConfig, train: RegBenchSplit, stream: str, count
         raise ValueError(f"cannot draw IID sequences from the empty split {train.name!r}")
     t0 = time.perf_counter()
     seqs, auts, index = [], [], []
-    for j in range(count):
-        i = j % len(train)
-        seqs.append(sample_sequence(train.automata[i], automaton_rng(cfg.seed, stream, j), cfg.pfa))
-        auts.append(train.automata[i])
-        index.append(int(train.source_index[i]))
+    with Progress(count, f"generate {stream}", unit="sequences", enabled=progress) as bar:
+        for j in range(count):
+            i = j % len(train)
+            seqs.append(sample_sequence(train.automata[i], automaton_rng(cfg.seed, stream, j), cfg.pfa))
+            auts.append(train.automata[i])
+            index.append(int(train.source_index[i]))
+            bar.update(1)
     meta = {"seed": cfg.seed, "stream": stream, "automata_from": train.name,
             "pfa": dataclasses.asdict(cfg.pfa), "seconds": round(time.perf_counter() - t0, 3)}
     return RegBenchSplit(stream, seqs, auts, np.array(index), meta)

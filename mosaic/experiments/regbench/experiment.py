@@ -30,13 +30,13 @@ from typing import Any
 
 import torch
 
-from mosaic.harness.io import atomic_path, write_json
-from mosaic.registry import build_model
-from mosaic.harness.runs import load_run_model, run_spec
-from mosaic.harness.train import DONE, TrainConfig, train
 from mosaic.experiments.regbench.automaton import VOCAB_SIZE
 from mosaic.experiments.regbench.dataset import RegBenchSplit, data_fingerprint, load_pools, make_batch, make_get_batch
-from mosaic.experiments.regbench.metrics import evaluate_model
+from mosaic.experiments.regbench.metrics import MetricAccumulator, score_model
+from mosaic.harness.io import atomic_path, write_json
+from mosaic.harness.runs import load_run_model, run_spec
+from mosaic.harness.train import DONE, TrainConfig, train
+from mosaic.registry import build_model
 
 TRAIN_KEYS = {f.name for f in dataclasses.fields(TrainConfig)}
 # Trainer keys the experiment derives from epochs / N / the validation pool: not settable.
@@ -241,14 +241,31 @@ def load_best_model(run_dir: str | Path, selected_on: str = "val", device: str =
     return load_run_model(run_dir, device, weights=f"best_{selected_on}.pt")
 
 
-def evaluate_run(run_dir: str | Path, splits: dict[str, RegBenchSplit], names: list[str],
-                 selected_on: str = "val", batch_size: int = 32, device: str = "cpu") -> dict:
-    """Exact metrics (``metrics.py``) of the run's best checkpoint on each split in ``names``."""
-    model = load_best_model(run_dir, selected_on, device)
+def score_run(run_dir: str | Path, splits: dict[str, RegBenchSplit], names: list[str],
+              selected_on: str = "val", batch_size: int = 32, device: str = "cpu") -> dict[str, MetricAccumulator]:
+    """The :class:`~mosaic.experiments.regbench.metrics.MetricAccumulator` of the run's best
+    checkpoint on each split in ``names`` (progress: sequences scored per split)."""
     missing = [n for n in names if n not in splits]
     if missing:
         raise ValueError(f"no split(s) {missing} in the data (have {sorted(splits)})")
-    return {n: evaluate_model(model, splits[n], batch_size, device) for n in names}
+    model = load_best_model(run_dir, selected_on, device)
+    run = "/".join(Path(run_dir).parts[-3:])  # <arch>/N<n>/<point> in the workflow's layout
+    return {n: score_model(model, splits[n], batch_size, device, desc=f"score {run} best_{selected_on} on {n}")
+            for n in names}
+
+
+def evaluate_run(run_dir: str | Path, splits: dict[str, RegBenchSplit], names: list[str],
+                 selected_on: str = "val", batch_size: int = 32, device: str = "cpu") -> dict:
+    """Exact metrics (``metrics.py``) of the run's best checkpoint on each split in ``names``."""
+    return {n: acc.result() for n, acc in score_run(run_dir, splits, names, selected_on, batch_size, device).items()}
+
+
+def per_sequence_record(split: RegBenchSplit, acc: MetricAccumulator) -> dict[str, list]:
+    """Per-sequence sums of ``acc`` with each sequence's index and automaton: ``automaton`` is the
+    index of the sequence's automaton in its seed stream (``source_index``): one sequence per
+    automaton on the test pool, several per training automaton on ``iid_test``."""
+    return {"sequence": list(range(len(split))), "automaton": [int(i) for i in split.source_index],
+            **acc.per_sequence()}
 
 
 def read_best(run_dir: str | Path, split: str) -> dict | None:
@@ -268,7 +285,9 @@ def select_runs(run_dirs: list[str | Path], data_dir: str | Path, batch_size: in
                 device: str = "cpu") -> dict:
     """Pick, among the grid points of one (architecture, N), the run with the lowest best loss on
     each selection split (``val``; ``iid_val`` when every run tracked it) and score its best
-    checkpoint on the paired evaluation split. Returns the ``selection.json`` content."""
+    checkpoint on the paired evaluation split. Returns the ``selection.json`` content: per
+    selection split the chosen run, its metrics in every convention and ``per_sequence``, the
+    per-sequence sums behind them (what the scorecard's bootstrap resamples)."""
     if not run_dirs:
         raise ValueError("select: no runs given")
     specs = [run_spec(d) for d in run_dirs]
@@ -293,11 +312,12 @@ def select_runs(run_dirs: list[str | Path], data_dir: str | Path, batch_size: in
         if any(b is None for b in found):
             raise ValueError(f"select: only some runs of {arch} N={n_train} kept best_{sel_split}.json")
         i = select_best([b["loss"] for b in found])
-        metrics = evaluate_run(run_dirs[i], splits, [eval_split], sel_split, batch_size, device)
+        acc = score_run(run_dirs[i], splits, [eval_split], sel_split, batch_size, device)[eval_split]
         out["selections"][sel_split] = {
             "run": str(run_dirs[i]), "point": specs[i].get("point", {}), "loss": found[i]["loss"],
             "step": found[i]["step"], "epoch": found[i]["epoch"], "eval_split": eval_split,
-            "metrics": metrics[eval_split], "num_params": out["points"][i]["num_params"],
+            "metrics": acc.result(), "num_params": out["points"][i]["num_params"],
+            "per_sequence": per_sequence_record(splits[eval_split], acc),
         }
     if "val" not in out["selections"]:
         raise ValueError(f"select: no run of {arch} N={n_train} kept best_val.json")

@@ -1,13 +1,24 @@
 """RegBench figure and tables from the selections of ``experiment.select_runs``.
 
+Two metric conventions are carried everywhere (``metrics.py`` defines them): the *last token*
+of each test sequence, which the paper's text scores, and *all positions*, which seq_icl's code
+averages and the published curves use.
+
 * Fig. 11: accuracy and TVD on the fixed test pool against the number of training automata N
   (log axis), one line per architecture, the in-context 2-/3-gram references as horizontal
-  lines and the published curves (read off the paper's plot, ``paper_reference``) dotted;
-* ``fig11_regbench`` table: every metric convention (``acc_all``/``tvd_half_l1`` = the paper
-  figure's, ``acc_nodelim``/``l1`` = seq_icl ``train.py``'s logged ones) per (architecture, N);
-* ``fig11_vs_paper`` table: our numbers next to the published ones at the same N;
-* Table 4: IID test (fresh sequences of the training automata) at the IID training size, with
-  the same architectures' out-of-distribution test numbers for contrast.
+  lines and the published curves (read off the paper's plot, ``paper_reference``) dotted. It
+  plots the **all-position** numbers, the convention of the published curves it is drawn with
+  (their in-context 3-gram line, 0.934 / 0.258, is an all-position figure), and says so on its
+  axes and title;
+* ``fig11_regbench`` table: every convention (last token, all positions, and seq_icl
+  ``train.py``'s logged ``acc_nodelim`` / ``l1``) per (architecture, N);
+* ``fig11_vs_paper`` table: our all-position numbers next to the published ones at the same N,
+  and our last-token numbers (the paper gives none we could read);
+* Table 4: IID test (fresh sequences of the training automata) at the IID training size in both
+  conventions, with the same architectures' out-of-distribution test numbers for contrast;
+* ``*_per_sequence.csv`` beside the tables: the per-sequence sums behind every trained row
+  (one row per test sequence and selected checkpoint), which the scorecard (``claims.py``)
+  resamples by automaton.
 """
 from __future__ import annotations
 
@@ -17,13 +28,25 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from mosaic.harness.io import write_table
 from mosaic.experiments.regbench import paper_reference
-from mosaic.experiments.regbench.metrics import evaluate_probs
+from mosaic.experiments.regbench.dataset import RegBenchSplit
+from mosaic.experiments.regbench.metrics import PER_SEQUENCE, evaluate_probs
 from mosaic.experiments.regbench.ngram import ngram_probs
+from mosaic.harness.io import atomic_open, write_table
+from mosaic.harness.plotting import arch_color, new_figure, save_figure, set_style
 
-METRICS = ["acc_all", "tvd_half_l1", "acc_nodelim", "l1", "l1_nodelim"]
+LAST_TOKEN = ["acc_last_token", "tvd_last_token"]
+ALL_POSITIONS = ["acc_all_positions", "tvd_all_positions"]
+METRICS = [*LAST_TOKEN, *ALL_POSITIONS, "acc_nodelim", "l1", "l1_nodelim"]
 NGRAM_LINES = {"2-gram backoff": "--", "3-gram backoff": "-."}  # drawn as horizontal references
+PER_SEQUENCE_COLUMNS = ["model", "n_train", "selected_on", "eval_split", "sequence", "automaton", *PER_SEQUENCE]
+MOSAIC = "mosaic"  # the architecture the claims are about; every other trained one is a baseline
+
+
+def per_sequence_path(table_base: str | Path) -> Path:
+    """``<table>_per_sequence.csv``: where ``fig11``/``table4`` put their per-sequence rows."""
+    base = Path(table_base)
+    return base.with_name(base.name + "_per_sequence.csv")
 
 
 def read_selections(paths) -> list[dict]:
@@ -32,12 +55,29 @@ def read_selections(paths) -> list[dict]:
         path = Path(p)
         if not path.is_file():
             raise FileNotFoundError(f"selection {path} not found (run `python -m mosaic regbench select`)")
-        out.append(json.loads(path.read_text(encoding="utf-8")))
+        try:
+            selection = json.loads(path.read_text(encoding="utf-8"))
+            sels = selection["selections"]
+            stale = [s for s, sel in sels.items() if "per_sequence" not in sel
+                     or not set(METRICS) <= set(sel["metrics"])]
+        except (json.JSONDecodeError, UnicodeDecodeError, KeyError, TypeError, AttributeError) as exc:
+            raise ValueError(f"{path} is not a RegBench selection ({type(exc).__name__}: {exc}); "
+                             "run `python -m mosaic regbench select` again") from None
+        if stale:
+            raise ValueError(f"{path} lacks the last-token metrics or per-sequence scores (written by an "
+                             "older version); delete it and run `python -m mosaic regbench select` again")
+        out.append(selection)
     return out
 
 
 def _point_text(point: dict) -> str:
     return ", ".join(f"{k}={v}" for k, v in sorted(point.items())) or "-"
+
+
+def _config_order(df: pd.DataFrame) -> pd.DataFrame:
+    order = list(dict.fromkeys(df["model"]))  # config order of the architectures
+    df = df.assign(_o=df["model"].map(order.index))
+    return df.sort_values(["_o", "n_train"], kind="stable").drop(columns="_o").reset_index(drop=True)
 
 
 def results_frame(selections: list[dict], selected_on: str = "val") -> pd.DataFrame:
@@ -56,17 +96,38 @@ def results_frame(selections: list[dict], selected_on: str = "val") -> pd.DataFr
                      "num_params": sel.get("num_params"), "run": sel["run"]})
     if not rows:
         raise ValueError("no selections given")
-    order = list(dict.fromkeys(r["model"] for r in rows))  # config order of the architectures
-    df = pd.DataFrame(rows)
-    df["_o"] = df["model"].map(order.index)
-    return df.sort_values(["_o", "n_train"]).drop(columns="_o").reset_index(drop=True)
+    return _config_order(pd.DataFrame(rows))
+
+
+def per_sequence_frame(selections: list[dict], selected_on: str) -> pd.DataFrame:
+    """One row per (architecture, N, test sequence) of the checkpoint chosen on ``selected_on``:
+    the per-sequence sums of ``metrics.MetricAccumulator.per_sequence`` and the sequence's
+    automaton (its index in its seed stream)."""
+    frames = []
+    for s in selections:
+        sel = s["selections"].get(selected_on)
+        if sel is None:
+            raise ValueError(f"{s['arch']} N={s['n_train']}: no checkpoint was selected on {selected_on!r}")
+        d = pd.DataFrame(sel["per_sequence"])
+        d.insert(0, "eval_split", sel["eval_split"])
+        d.insert(0, "selected_on", selected_on)
+        d.insert(0, "n_train", s["n_train"])
+        d.insert(0, "model", s["arch"])
+        frames.append(d[PER_SEQUENCE_COLUMNS])
+    return pd.concat(frames, ignore_index=True)
+
+
+def write_per_sequence(df: pd.DataFrame, path: str | Path) -> None:
+    with atomic_open(path, "w", encoding="utf-8", newline="") as fh:
+        df.to_csv(fh, index=False, float_format="%.8g")
 
 
 def read_ngram(path: str | Path) -> pd.DataFrame:
     df = pd.read_csv(path)
     missing = sorted({"baseline", *METRICS} - set(df.columns))
     if missing:
-        raise ValueError(f"{path}: not an n-gram table of `python -m mosaic regbench ngram` (lacks {missing})")
+        raise ValueError(f"{path}: not an n-gram table of this version of `python -m mosaic regbench ngram` "
+                         f"(lacks {missing}); run it again")
     return df
 
 
@@ -80,11 +141,16 @@ def _write(df: pd.DataFrame, base: str | Path, float_format: str = "%.4f") -> No
 
 
 # -- Fig. 11 -------------------------------------------------------------------------------------
-def fig11(selections: list[dict], ngram_csv: str | Path, out_png: str | Path, table_base: str | Path,
-          compare_base: str | Path, scale: str = "") -> pd.DataFrame:
-    from mosaic.harness.plotting import arch_color, new_figure, save_figure, set_style  # noqa: PLC0415
+FIG11_PANELS = [  # (our column, published column, axis label): the published curves' convention
+    ("acc_all_positions", "acc", "accuracy, all positions"),
+    ("tvd_all_positions", "tvd", "TVD (½ L1), all positions"),
+]
 
+
+def fig11(selections: list[dict], ngram_csv: str | Path, out_png: str | Path, table_base: str | Path,
+          compare_base: str | Path, scale: str = "", per_sequence_csv: str | Path | None = None) -> pd.DataFrame:
     ours = results_frame(selections, "val")
+    per_seq = per_sequence_frame(selections, "val")
     ngram = read_ngram(ngram_csv)
     paper = paper_reference.fig11_frame()
     paper = paper[paper["arch"].isin(set(ours["model"]))]
@@ -92,8 +158,7 @@ def fig11(selections: list[dict], ngram_csv: str | Path, out_png: str | Path, ta
     set_style()
     fig, axes = new_figure(ncols=2, width_per_panel=3.6)
     long = []
-    for ax, (metric, ref_col, ylabel) in zip(axes, [("acc_all", "acc", "accuracy (all positions)"),
-                                                    ("tvd_half_l1", "tvd", "TVD (½ L1)")]):
+    for ax, (metric, ref_col, ylabel) in zip(axes, FIG11_PANELS):
         for arch, d in ours.groupby("model", sort=False):
             ax.plot(d["n_train"], d[metric], marker="o", color=arch_color(arch), label=arch)
             long += [{"source": "ours", "model": arch, "n_train": n, "metric": metric, "value": v}
@@ -117,28 +182,32 @@ def fig11(selections: list[dict], ngram_csv: str | Path, out_png: str | Path, ta
     axes[0].set_ylim(0, 1.02)
     axes[1].set_ylim(0, None)
     axes[-1].legend(loc="center left", bbox_to_anchor=(1.02, 0.5), fontsize="x-small")
-    fig.suptitle(f"RegBench test pool ({ours['n_sequences'].iloc[0]} automata)"
-                 + (f", {scale} scale" if scale else ""), fontsize="medium")
+    fig.suptitle(f"RegBench test pool ({ours['n_sequences'].iloc[0]} automata), every position scored "
+                 "(as the published curves)" + (f", {scale} scale" if scale else ""), fontsize="medium")
     save_figure(fig, out_png, pd.DataFrame(long))
 
     refs = ngram[ngram["baseline"].isin(list(NGRAM_LINES) + ["uniform over 18 letters"])]
     ref_rows = pd.DataFrame({"model": refs["baseline"], "kind": "in-context reference (training-free)",
-                             **{k: refs[k] for k in METRICS}, "n_positions": refs.get("n_positions")})
+                             **{k: refs[k] for k in METRICS}, "n_positions": refs.get("n_positions"),
+                             "n_sequences": refs.get("n_sequences")})
     table = pd.concat([ours, ref_rows], ignore_index=True)
     _write(table, table_base)
     _write(compare_with_paper(ours, ngram, scale), compare_base, "%.3f")
+    write_per_sequence(per_seq, per_sequence_csv or per_sequence_path(table_base))
     return table
 
 
 def compare_with_paper(ours: pd.DataFrame, ngram: pd.DataFrame, scale: str = "") -> pd.DataFrame:
-    """Our (acc_all, tvd_half_l1) next to the published values at the same N, and our n-gram
-    references next to the note's seq_icl ones. Published values are readings of a plot."""
+    """Our all-position accuracy and TVD next to the published values at the same N (the plot's
+    convention), our last-token values beside them (nothing published to compare with), and our
+    n-gram references next to the note's seq_icl ones. Published values are readings of a plot."""
     paper = paper_reference.fig11_frame().rename(columns={"arch": "model"})
-    merged = ours[["model", "n_train", "acc_all", "tvd_half_l1", "best_epoch"]].merge(
-        paper, on=["model", "n_train"], how="left")
+    merged = ours[["model", "n_train", *METRICS[:4], "best_epoch"]].merge(paper, on=["model", "n_train"], how="left")
     rows = [{"model": r.model, "reference_model": r.paper_model if isinstance(r.paper_model, str) else None,
-             "n_train": r.n_train, "acc_ours": r.acc_all, "acc_reference": r.acc,
-             "tvd_ours": r.tvd_half_l1, "tvd_reference": r.tvd,
+             "n_train": r.n_train,
+             "acc_all_positions_ours": r.acc_all_positions, "acc_all_positions_reference": r.acc,
+             "tvd_all_positions_ours": r.tvd_all_positions, "tvd_all_positions_reference": r.tvd,
+             "acc_last_token_ours": r.acc_last_token, "tvd_last_token_ours": r.tvd_last_token,
              "reference": (paper_reference.FIG11_SOURCE + (" (≈, rough reading)" if r.approximate is True else ""))
              if isinstance(r.paper_model, str) else "no published point at this N",
              "our_scale": scale, "our_best_epoch": r.best_epoch} for r in merged.itertuples()]
@@ -146,27 +215,35 @@ def compare_with_paper(ours: pd.DataFrame, ngram: pd.DataFrame, scale: str = "")
         row = ngram[ngram["baseline"] == name]
         if len(row):
             rows.append({"model": name, "reference_model": name, "n_train": None,
-                         "acc_ours": float(row["acc_all"].iloc[0]), "acc_reference": acc,
-                         "tvd_ours": float(row["tvd_half_l1"].iloc[0]), "tvd_reference": tvd,
+                         "acc_all_positions_ours": float(row["acc_all_positions"].iloc[0]),
+                         "acc_all_positions_reference": acc,
+                         "tvd_all_positions_ours": float(row["tvd_all_positions"].iloc[0]),
+                         "tvd_all_positions_reference": tvd,
+                         "acc_last_token_ours": float(row["acc_last_token"].iloc[0]),
+                         "tvd_last_token_ours": float(row["tvd_last_token"].iloc[0]),
                          "reference": paper_reference.NGRAM_SOURCE, "our_scale": scale, "our_best_epoch": None})
     df = pd.DataFrame(rows)
-    df.insert(df.columns.get_loc("acc_reference") + 1, "acc_diff", df["acc_ours"] - df["acc_reference"])
-    df.insert(df.columns.get_loc("tvd_reference") + 1, "tvd_diff", df["tvd_ours"] - df["tvd_reference"])
+    for metric in ALL_POSITIONS:
+        at = df.columns.get_loc(f"{metric}_reference") + 1
+        df.insert(at, f"{metric}_diff", df[f"{metric}_ours"] - df[f"{metric}_reference"])
     return df
 
 
 # -- Table 4 -------------------------------------------------------------------------------------
-def table4(selections: list[dict], data_dir: str | Path, ngram_csv: str | Path, out_base: str | Path) -> pd.DataFrame:
+def table4(selections: list[dict], data_dir: str | Path, ngram_csv: str | Path, out_base: str | Path,
+           per_sequence_csv: str | Path | None = None) -> pd.DataFrame:
     """IID test metrics of each architecture's checkpoint chosen on ``iid_val``, its OOD test
-    metrics (checkpoint chosen on ``val``) and the in-context n-gram references on both pools."""
-    from mosaic.experiments.regbench.dataset import RegBenchSplit  # noqa: PLC0415
-
+    metrics (checkpoint chosen on ``val``), both conventions, and the in-context n-gram
+    references on both pools. The per-sequence rows of both (``iid_test`` and ``test``) go to
+    ``per_sequence_csv``."""
     iid = results_frame(selections, "iid_val")
     ood = results_frame(selections, "val").set_index("model")
-    table = iid[["model", "n_train", *METRICS, "n_positions", "best_loss", "best_epoch", "selected_point"]].rename(
-        columns={"best_loss": "best_iid_val_loss"})
-    table["ood_acc_all"] = table["model"].map(ood["acc_all"])
-    table["ood_tvd_half_l1"] = table["model"].map(ood["tvd_half_l1"])
+    per_seq = pd.concat([per_sequence_frame(selections, "iid_val"), per_sequence_frame(selections, "val")],
+                        ignore_index=True)
+    table = iid[["model", "n_train", *METRICS, "n_positions", "n_sequences", "best_loss", "best_epoch",
+                 "selected_point"]].rename(columns={"best_loss": "best_iid_val_loss"})
+    for metric in METRICS[:4]:
+        table[f"ood_{metric}"] = table["model"].map(ood[metric])
     table.insert(1, "kind", "trained")
 
     split = RegBenchSplit.load(Path(data_dir) / "iid_test")
@@ -174,10 +251,11 @@ def table4(selections: list[dict], data_dir: str | Path, ngram_csv: str | Path, 
     rows = []
     for name in NGRAM_LINES:
         order = int(name.split("-")[0])
-        m = evaluate_probs(lambda x, order=order: ngram_probs(x, order), split)
+        m = evaluate_probs(lambda x, order=order: ngram_probs(x, order), split, desc=f"{name} on iid_test")
         rows.append({"model": name, "kind": "in-context reference (training-free)", "n_train": None,
-                     **{k: m[k] for k in METRICS}, "n_positions": m["n_positions"],
-                     "ood_acc_all": ngram["acc_all"].get(name), "ood_tvd_half_l1": ngram["tvd_half_l1"].get(name)})
+                     **{k: m[k] for k in METRICS}, "n_positions": m["n_positions"], "n_sequences": m["n_sequences"],
+                     **{f"ood_{k}": ngram[k].get(name) for k in METRICS[:4]}})
     table = pd.concat([table, pd.DataFrame(rows)], ignore_index=True)
     _write(table, out_base)
+    write_per_sequence(per_seq, per_sequence_csv or per_sequence_path(out_base))
     return table

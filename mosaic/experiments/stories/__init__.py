@@ -11,12 +11,24 @@
 
 CLI: ``python -m mosaic stories {prepare,table2,prepare-ood,sample} --help``.
 """
-from mosaic.experiments.stories.corpus import DataSourceError, load_prompts, load_stories, load_story_splits, normalize_data_config
+from mosaic.experiments.stories.corpus import (
+    DataSourceError,
+    load_prompts,
+    load_stories,
+    load_story_splits,
+    normalize_data_config,
+)
+from mosaic.experiments.stories.generator import generate_splits, generate_stories
 from mosaic.experiments.stories.ood import load_ood_texts, prepare_ood
 from mosaic.experiments.stories.stats import corpus_stats, table2
-from mosaic.experiments.stories.generator import generate_splits, generate_stories
 from mosaic.experiments.stories.tokenizer import Tokenizer, gpt2_encoding, load_tokenizer
-from mosaic.experiments.stories.tokens import TokenDataset, data_fingerprint, make_get_batch, prepare_story_data, read_meta
+from mosaic.experiments.stories.tokens import (
+    TokenDataset,
+    data_fingerprint,
+    make_get_batch,
+    prepare_story_data,
+    read_meta,
+)
 
 __all__ = [
     "DataSourceError", "TokenDataset", "Tokenizer", "corpus_stats", "generate_splits",

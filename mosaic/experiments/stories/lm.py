@@ -25,22 +25,34 @@ import pandas as pd
 import torch
 import yaml
 
-from mosaic.harness.config import (add_config_args, add_plugin_args, check_section, config_from_args, runtime_from_args,
-                                   trust_plugins_from)
+from mosaic.experiments.stories import (
+    TokenDataset,
+    data_fingerprint,
+    load_prompts,
+    load_tokenizer,
+    make_get_batch,
+    read_meta,
+)
+from mosaic.harness.config import add_config_args, check_section, config_from_args, runtime_from_args
 from mosaic.harness.io import write_table, write_text
+from mosaic.harness.plotting import arch_palette, new_figure, save_figure, set_style
+from mosaic.harness.runs import add_plugin_args, load_run_model, run_spec, trust_plugins_from
+from mosaic.harness.train import DONE, EVAL_SEED, METRICS, TrainConfig, train
 from mosaic.registry import build_model
-from mosaic.harness.runs import load_run_model, run_spec
-from mosaic.harness.train import DONE, METRICS, TrainConfig, train
 
 TRAIN_KEYS = {f.name for f in dataclasses.fields(TrainConfig)}
 
 
 # -- configuration -------------------------------------------------------------------------------
-def stories_section(args: argparse.Namespace) -> dict[str, Any]:
+def stories_section(args: argparse.Namespace, needs: tuple[str, ...]) -> dict[str, Any]:
     """The ``stories`` section from the command line, checked against its schema (unknown keys
-    and out-of-range values stop here, as they stop Snakemake)."""
+    and out-of-range values stop here, as they stop Snakemake). Snakemake hands a step only the
+    keys it reads; ``needs`` are the keys this step must have."""
     section = config_from_args(args, "stories")
-    check_section(section, "stories")
+    check_section(section, "stories", partial=True)
+    missing = [k for k in needs if k not in section]
+    if missing:
+        raise ValueError(f"config stories section lacks {missing} (needed by this step)")
     return section
 
 
@@ -78,9 +90,7 @@ def _plain(v: Any) -> Any:
 
 # -- train ---------------------------------------------------------------------------------------
 def cmd_train(args: argparse.Namespace) -> int:
-    from mosaic.experiments.stories import data_fingerprint, load_tokenizer, make_get_batch  # noqa: PLC0415  (heavy import only here)
-
-    section = stories_section(args)
+    section = stories_section(args, ("model", "train", "batch_size"))
     runtime = runtime_from_args(args)
     model_overrides = parse_overrides(args.set)
     train_overrides = parse_overrides(args.set_train)
@@ -105,12 +115,25 @@ def cmd_train(args: argparse.Namespace) -> int:
                                vocab_size=model_cfg["vocab_size"])
     torch.manual_seed(train_cfg.seed)
     model = build_model(args.arch, **model_cfg)
-    run = {"arch": args.arch, "model": model_cfg, "data": str(args.data),
+    run = {"arch": args.arch, "model": model_cfg, "batch_size": section["batch_size"], "data": str(args.data),
            "data_fingerprint": data_fingerprint(args.data), "hparams": args.hparams,
            "grid_point": point, "overrides": {**train_overrides, **model_overrides}}
-    final = train(model, get_batch, args.out, train_cfg, run_config=run)
+    final = train(model, get_batch, args.out, train_cfg, run_config=run, artifacts=tokenizer_artifacts(args.data))
     print(json.dumps(final))
     return 0
+
+
+def tokenizer_artifacts(data_dir: str | Path) -> dict[str, Any]:
+    """What a run directory needs to turn its ids back into text, copied into it so that it is
+    self-contained: the tokenizer's description (``tokenizer.json``, the ``tokenizer`` entry of the
+    data's meta.json: GPT-2 BPE, compact or not, hashes) and the compact vocabulary (``vocab.json``,
+    the GPT-2 id of each model id) when there is one."""
+    data_dir = Path(data_dir)
+    artifacts: dict[str, Any] = {
+        "tokenizer.json": (json.dumps(read_meta(data_dir)["tokenizer"], indent=2, sort_keys=True) + "\n").encode()}
+    if (data_dir / "vocab.json").is_file():
+        artifacts["vocab.json"] = data_dir / "vocab.json"
+    return artifacts
 
 
 # -- Table 3 -------------------------------------------------------------------------------------
@@ -144,8 +167,6 @@ def read_metrics(run_dir: str | Path) -> pd.DataFrame:
 
 
 def cmd_fig09(args: argparse.Namespace) -> int:
-    from mosaic.harness.plotting import arch_palette, new_figure, save_figure, set_style  # noqa: PLC0415
-
     frames = []
     for run_dir in args.runs:
         spec = run_spec(run_dir)
@@ -183,14 +204,36 @@ def cmd_fig09(args: argparse.Namespace) -> int:
                      "final_val_loss": done.get("val_loss"), "unigram_val_cross_entropy": unigram,
                      "run": str(run_dir)})
     write_table(pd.DataFrame(rows).sort_values(["n_layer", "arch"]), args.losses)
+    per_sequence = pd.concat([per_sequence_val_losses(r, args.data) for r in args.runs], ignore_index=True)
+    write_table(per_sequence, Path(args.per_sequence).with_suffix(""))
     return 0
+
+
+@torch.no_grad()
+def per_sequence_val_losses(run_dir: str | Path, data_dir: str | Path) -> pd.DataFrame:
+    """Mean next-token loss of the final model on each validation window of the trainer's fixed
+    evaluation batches (seed ``EVAL_SEED + i``, the run's own batch size, block size and number of
+    batches): the windows every model of Fig. 9 is scored on, so that differences between models
+    are paired by window (the scorecard bootstraps over them, claim C4)."""
+    config = json.loads((Path(run_dir) / "config.json").read_text(encoding="utf-8"))
+    spec, train_cfg = config["run"], config["train"]
+    model = load_run_model(run_dir)
+    get_batch = make_get_batch(data_dir, int(spec["batch_size"]), int(spec["model"]["block_size"]),
+                               vocab_size=int(spec["model"]["vocab_size"]), splits=("val",))
+    rows = []
+    for i in range(int(train_cfg["eval_batches"])):
+        x, y = get_batch("val", i, torch.Generator().manual_seed(EVAL_SEED + i))
+        logits, _ = model(x)
+        losses = torch.nn.functional.cross_entropy(logits.transpose(1, 2).float(), y, reduction="none")  # (B, T)
+        for j, loss in enumerate(losses.mean(dim=1).tolist()):
+            rows.append({"arch": spec["arch"], "n_layer": spec["model"]["n_layer"], "window": i * len(losses) + j,
+                         "loss": loss, "run": str(run_dir)})
+    return pd.DataFrame(rows)
 
 
 def unigram_cross_entropy(data_dir: str | Path) -> float:
     """Cross-entropy (nats) of the val tokens under the train split's add-one unigram model:
     what a model that ignores the context at best achieves."""
-    from mosaic.experiments.stories import TokenDataset  # noqa: PLC0415
-
     train_tokens, val_tokens = (TokenDataset(data_dir, s) for s in ("train", "val"))
     V = train_tokens.vocab_size
     counts = torch.bincount(torch.from_numpy(train_tokens.tokens.astype("int64")), minlength=V)
@@ -201,9 +244,7 @@ def unigram_cross_entropy(data_dir: str | Path) -> float:
 
 # -- Tables 1 and 5: continuations ---------------------------------------------------------------
 def cmd_continuations(args: argparse.Namespace) -> int:
-    from mosaic.experiments.stories import load_prompts, load_tokenizer  # noqa: PLC0415
-
-    section = stories_section(args)
+    section = stories_section(args, ("sampling",))
     trust_plugins_from(args, section.get("architectures"))
     sampling = section["sampling"]
     tok = load_tokenizer(args.data)
@@ -256,6 +297,8 @@ def add_commands(sub) -> None:
     p.add_argument("--runs", nargs="+", required=True)
     p.add_argument("--data", required=True, help="prepared data directory (unigram reference)")
     p.add_argument("--losses", required=True, help="final-loss table path without suffix")
+    p.add_argument("--per-sequence", required=True,
+                   help="table (.csv and .md) of each final model's loss on each fixed validation window")
     p.add_argument("--out", required=True)
     p.set_defaults(func=cmd_fig09)
 

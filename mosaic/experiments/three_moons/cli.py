@@ -2,7 +2,7 @@
 
     mosaic three-moons train --heads 3 --out results/runs/three_moons/three_heads
     mosaic three-moons evaluate --run results/runs/three_moons/three_heads \\
-        --out results/runs/three_moons/three_heads/eval.csv
+        --out results/runs/three_moons/three_heads/eval.csv     # + eval_windows.csv.gz next to it
     mosaic three-moons figure --eval results/runs/three_moons/three_heads/eval.csv \\
         --out results/figures/fig05_three_moons_three_heads.png --title "..."
     mosaic three-moons transitions --eval A/eval.csv --eval B/eval.csv \\
@@ -24,21 +24,32 @@ from pathlib import Path
 import pandas as pd
 import torch
 
-from mosaic.harness.config import add_config_args, config_from_args, run_cli, runtime_from_args
-from mosaic.harness.config import check_section as check_config_section
-from mosaic.harness.io import atomic_open, write_table
-from mosaic.harness.train import CONFIG, TrainConfig, load_trained, resolve_device, train
 from mosaic.experiments.three_moons.data import ThreeMoonsData
-from mosaic.experiments.three_moons.evaluate import evaluate_model, transitions_table
+from mosaic.experiments.three_moons.evaluate import evaluate_model, read_window_errors, windows_path, write_evaluation
+from mosaic.experiments.three_moons.figures import decoupling_table, plot_error_curves, plot_weights
 from mosaic.experiments.three_moons.model import ThreeMoonsModel, clipped_squared_error
+from mosaic.experiments.three_moons.transitions import transitions_table
+from mosaic.harness.config import add_config_args, config_from_args, runtime_from_args
+from mosaic.harness.config import check_section as check_config_section
+from mosaic.harness.io import write_table
+from mosaic.harness.train import CONFIG, TrainConfig, load_trained, resolve_device, train
 
 SECTION = "three_moons"
 EXPERIMENT_KEYS = ("batch_size", "loss_clip")  # keys of the train section that are not TrainConfig's
 
 
-def check_section(section: dict) -> None:
-    """Validate the section against mosaic/harness/schemas/three_moons.schema.yaml (mosaic.harness.config)."""
-    check_config_section(section, SECTION)
+# What each step reads of the section (Snakemake hands a step only these keys: a change of the
+# evaluation settings must not retrain, a change of the training ones must retrain).
+NEEDS = {"train": "train", "evaluate": "eval"}
+
+
+def check_section(section: dict, command: str | None = None) -> None:
+    """Validate the section against mosaic/harness/schemas/three_moons.schema.yaml (the keys present;
+    ``command``'s own key must be there)."""
+    check_config_section(section, SECTION, partial=command is not None)
+    need = NEEDS.get(command)
+    if need is not None and need not in section:
+        raise ValueError(f"config three_moons section lacks {need!r} (needed by `{command}`)")
 
 
 def build_model(section: dict, n_head: int) -> ThreeMoonsModel:
@@ -78,9 +89,8 @@ def cmd_evaluate(args, section: dict, runtime: dict) -> None:
     if runtime["threads"]:
         torch.set_num_threads(int(runtime["threads"]))
     model, spec = load_run(args.run, runtime["device"])
-    curves = evaluate_model(model, section, spec["heads"])
-    with atomic_open(args.out, "w", encoding="utf-8", newline="") as fh:
-        curves.to_csv(fh, index=False)
+    curves, per_window = evaluate_model(model, section, spec["heads"], desc=f"three-moons evaluate {args.run}")
+    write_evaluation(curves, per_window, args.out)
 
 
 def read_curves(paths: list[str]) -> pd.DataFrame:
@@ -93,21 +103,24 @@ def read_curves(paths: list[str]) -> pd.DataFrame:
 
 
 def cmd_figure(args, section: dict, runtime: dict) -> None:
-    from mosaic.experiments.three_moons.figures import plot_error_curves  # noqa: PLC0415  (seaborn: only figure steps pay for it)
-
     plot_error_curves(read_curves([args.eval]), args.out, args.title)
 
 
 def cmd_transitions(args, section: dict, runtime: dict) -> None:
-    tc = section["transitions"]
-    table = transitions_table(read_curves(args.eval), tc["fraction"], tc["tolerance"])
+    curves = read_curves(args.eval)
+    found = [windows_path(p) for p in args.eval if windows_path(p).is_file()]
+    per_window = None
+    if len(found) == len(args.eval):
+        per_window = pd.concat([read_window_errors(p) for p in found], ignore_index=True)
+    else:  # an evaluation from before per-window errors were kept: point estimates only
+        print(f"note: no per-window errors next to {len(args.eval) - len(found)} evaluation file(s): "
+              f"no intervals, verdicts inconclusive", file=sys.stderr)
+    table = transitions_table(curves, per_window)
     write_table(table, Path(args.out).with_suffix(""))
     print(table.to_string(index=False))
 
 
 def cmd_weights(args, section: dict, runtime: dict) -> None:
-    from mosaic.experiments.three_moons.figures import decoupling_table, plot_weights  # noqa: PLC0415
-
     model, spec = load_run(args.run)
     if spec["heads"] != 3:
         raise ValueError(f"Fig. 6 shows the 3-head model; {args.run} has {spec['heads']} head(s)")
@@ -129,12 +142,13 @@ def main(argv: list[str] | None = None, prog: str = 'mosaic three-moons') -> Non
     p.add_argument("--out", required=True, help="run directory")
     p = add_config_args(sub.add_parser("evaluate", help="forecast error against context length (CSV)"))
     p.add_argument("--run", required=True)
-    p.add_argument("--out", required=True, help="CSV file")
+    p.add_argument("--out", required=True, help="CSV file of the curves; the per-window errors go next to it "
+                   "(eval_windows.csv.gz)")
     p = add_config_args(sub.add_parser("figure", help="plot Fig. 4/5 from an evaluation CSV"))
     p.add_argument("--eval", required=True)
     p.add_argument("--out", required=True, help=".png (the .pdf and .csv come with it)")
     p.add_argument("--title", default="")
-    p = add_config_args(sub.add_parser("transitions", help="transition context lengths vs the paper's claims"))
+    p = add_config_args(sub.add_parser("transitions", help="where the error falls vs the paper's claims C1, C2"))
     p.add_argument("--eval", required=True, action="append", help="evaluation CSV (repeat)")
     p.add_argument("--out", required=True, help="table path (.csv; a .md is written next to it)")
     p = add_config_args(sub.add_parser("weights", help="Fig. 6 and the decoupling table"))
@@ -145,7 +159,7 @@ def main(argv: list[str] | None = None, prog: str = 'mosaic three-moons') -> Non
     p.add_argument("--title", default="")
     args = parser.parse_args(argv)
     section = config_from_args(args, SECTION)
-    check_section(section)
+    check_section(section, args.command)
     runtime = runtime_from_args(args)
     {"train": cmd_train, "evaluate": cmd_evaluate, "figure": cmd_figure,
      "transitions": cmd_transitions, "weights": cmd_weights}[args.command](args, section, runtime)

@@ -22,9 +22,9 @@ from __future__ import annotations
 
 import itertools
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from fractions import Fraction
-from typing import Sequence
 
 import torch
 
@@ -101,7 +101,7 @@ class ThreeMoonsData:
         self._train = torch.tensor(self.train_triples, dtype=torch.float64)
 
     @classmethod
-    def from_config(cls, section: dict, batch_size: int | None = None) -> "ThreeMoonsData":
+    def from_config(cls, section: dict, batch_size: int | None = None) -> ThreeMoonsData:
         train, val = select_triples(section["periods"], section["n_train_triples"], section["val_triple"])
         return cls(train, val, window=section["window"], samples_per_unit=section["samples_per_unit"],
                    max_start=section["max_start"], phase=section["phase"],

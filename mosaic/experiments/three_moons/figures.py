@@ -27,12 +27,16 @@ SPLIT_TITLES = {"train": "training triple", "val": "held-out triple"}
 
 
 def plot_error_curves(curves: pd.DataFrame, png_path, title: str) -> None:
-    """Figs. 4/5: MAD of the 25-step forecast against context length, one panel per triple."""
+    """Figs. 4/5: MAD of the 25-step forecast against context length, one panel per triple
+    (shaded: mean ± 1.96 standard errors over the windows)."""
     set_style()
     splits = [s for s in ("train", "val") if s in set(curves["split"])]
     fig, axes = new_figure(ncols=len(splits), sharey=True, squeeze=False, width_per_panel=3.8)
     for ax, split in zip(axes[0], splits):
         d = curves[curves["split"] == split].sort_values("context")
+        if "mad_se" in d and d["mad_se"].notna().any():  # 95% band over windows (older CSVs lack it)
+            ax.fill_between(d["context"], d["mad"] - 1.96 * d["mad_se"], d["mad"] + 1.96 * d["mad_se"],
+                            color="C0", alpha=0.25, lw=0)
         ax.plot(d["context"], d["mad"], color="C0", lw=1.2)
         for p in str(d["periods_obs"].iloc[0]).split(";"):
             ax.axvline(float(p), color="0.55", ls="--", lw=0.8)

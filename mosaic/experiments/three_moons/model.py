@@ -7,8 +7,9 @@ normalisation or learned scale; the units' outputs are combined by ``W_z``. ``y_
 z_j = s_j + i·c_j (:class:`ComplexLinear`). With 3 units of dimension 2, unit h reads complex
 channel h; with 1 unit of dimension 6, the unit sees all three moons at once.
 
-All of it is :class:`mosaic.model.contextual_memory.ContextualMemory`; this module adds the complex
-layer, the clipped loss and incremental decoding (:meth:`ThreeMoonsModel.forecast`).
+Retrieval is the model's eq. 8, :func:`mosaic.model.memories.kernel_smoothing`; this module adds the
+pointwise keys and look-ahead values of section 3, the complex layer, the clipped loss and
+incremental decoding (:meth:`ThreeMoonsModel.forecast`).
 
 **Decoding convention.** The value of position t needs ``x_{t+1}``. When the next input arrives
 (a true observation or a generated prediction fed back), we fill in ``v_t = W_ψ x_{t+1}`` in the
@@ -24,7 +25,8 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from mosaic.model.contextual_memory import ContextualMemory
+from mosaic.model.features import merge_heads, split_heads
+from mosaic.model.memories import kernel_smoothing
 
 N_MOONS = 3
 OBS_DIM = 2 * N_MOONS  # [s1, c1, s2, c2, s3, c3]
@@ -67,6 +69,55 @@ class ComplexLinear(nn.Module):
         return f"in_complex={self.in_complex}, out_complex={self.out_complex}, bias={self.bias is not None}"
 
 
+class MoonKeys(nn.Module):
+    """``k_t = W_φ x_t`` per unit, (B, H, T, d): no leaky average, no normalisation (section 3)."""
+
+    def __init__(self, n_head: int):
+        super().__init__()
+        self.n_head = n_head
+        self.W_phi = ComplexLinear(OBS_DIM, OBS_DIM)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return split_heads(self.W_phi(x), self.n_head)
+
+
+class MoonValues(nn.Module):
+    """``v_t = W_ψ x_{t+1}`` per unit, (B, H, T, d); the last value is 0 unless ``x_next`` (B, 1, 6),
+    the input after the last position, is given (incremental decoding)."""
+
+    def __init__(self, n_head: int):
+        super().__init__()
+        self.n_head = n_head
+        self.W_psi = ComplexLinear(OBS_DIM, OBS_DIM)
+
+    def forward(self, x: torch.Tensor, x_next: torch.Tensor | None = None) -> torch.Tensor:
+        following = torch.cat([x[:, 1:], torch.zeros_like(x[:, :1]) if x_next is None else x_next], dim=1)
+        return split_heads(self.W_psi(following), self.n_head)
+
+
+class MoonMemory(nn.Module):
+    """``n_head`` contextual memory units with a fixed inverse temperature β and ``W_z``."""
+
+    def __init__(self, n_head: int, attn_scale: float):
+        super().__init__()
+        self.n_head, self.attn_scale = n_head, attn_scale
+        self.key, self.value = MoonKeys(n_head), MoonValues(n_head)
+        self.W_z = ComplexLinear(OBS_DIM, OBS_DIM)
+
+    def keys(self, x: torch.Tensor) -> torch.Tensor:
+        return self.key(x)
+
+    def values(self, x: torch.Tensor, x_next: torch.Tensor | None = None) -> torch.Tensor:
+        return self.value(x, x_next)
+
+    def combine(self, y: torch.Tensor) -> torch.Tensor:
+        """``W_z`` of the units' outputs (B, H, T, d): (B, T, 6)."""
+        return self.W_z(merge_heads(y))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.W_z(kernel_smoothing(self.keys(x), self.values(x), self.attn_scale))  # eq. 8, eq. 3
+
+
 class ThreeMoonsModel(nn.Module):
     """One contextual-memory layer over the 6-dim observations; ``forward(x)[:, t]`` predicts x_{t+1}."""
 
@@ -75,10 +126,7 @@ class ThreeMoonsModel(nn.Module):
         if n_head not in (1, 3):
             raise ValueError(f"n_head must be 1 or 3 for three moons (3 complex channels), got {n_head}")
         self.n_head = n_head
-        self.memory = ContextualMemory(
-            OBS_DIM, n_head, leaky_keys=False, normalize=False, learned_scales=False,
-            attn_scale=attn_scale, value_lookahead_only=True, bias=False, linear=ComplexLinear,
-        )
+        self.memory = MoonMemory(n_head, attn_scale)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """x (B, T, 6) -> predictions (B, T, 6) of x_1..x_T (position 0 predicts 0: empty memory)."""
@@ -91,7 +139,7 @@ class ThreeMoonsModel(nn.Module):
                 "W_psi": m.value.W_psi.complex_weight().detach(),
                 "W_z": m.W_z.complex_weight().detach()}
 
-    def set_identity(self) -> "ThreeMoonsModel":
+    def set_identity(self) -> ThreeMoonsModel:
         """W_φ = W_ψ = W_z = identity: the analytic solution (each unit copies what followed the
         most similar past state). Used by tests."""
         with torch.no_grad():
@@ -135,8 +183,9 @@ class ThreeMoonsModel(nn.Module):
             if n == 1:
                 y = torch.zeros_like(query)  # empty memory
             else:
-                y = F.scaled_dot_product_attention(query, K[:, :, : n - 1], V[:, :, : n - 1],
-                                                   scale=mem.attn_scale)
+                # eq. 8 for one query, written as kernel_smoothing computes it
+                weights = torch.softmax(mem.attn_scale * query @ K[:, :, : n - 1].transpose(-2, -1), dim=-1)
+                y = weights @ V[:, :, : n - 1]
             x_new = mem.combine(y)  # (B, 1, 6): prediction of the next observation
             preds.append(x_new)
             V[:, :, n - 1 : n] = mem.values(x_prev, x_next=x_new)  # fill v_{n-1} = W_ψ x_n
@@ -147,8 +196,6 @@ class ThreeMoonsModel(nn.Module):
     @torch.no_grad()
     def forecast(self, context: torch.Tensor, horizon: int) -> torch.Tensor:
         """Predictions (B, horizon, 6) of the ``horizon`` observations after ``context`` (B, L, 6)."""
-        if self.memory.key.leak is not None:
-            raise ValueError("cached decoding assumes pointwise keys (no leaky average)")
         keys, values = self.precompute(context)
         return self.rollout(keys, values[:, :, :-1], context[:, -1:], horizon)
 

@@ -17,7 +17,7 @@ import torch
 from mosaic.registry import trust_plugins
 
 from mosaic.harness.config import load_config
-from mosaic.experiments.regbench import DataConfig, generate_all
+from mosaic.experiments.regbench import DataConfig, generate_all, load_pools
 from mosaic.experiments.regbench.experiment import (BestCheckpoints, Schedule, evaluate_run, make_run_batches,
                                         run_settings, select_best, select_runs, split_loss,
                                         train_run)
@@ -27,8 +27,8 @@ from mosaic.experiments.regbench.report import compare_with_paper, fig11, table4
 from tests.conftest import REPO as ROOT
 PLUGIN = "tests.fixtures.plugin_models:BigramLM"  # reaches the registry only by dotted path
 TINY_PFA = {"min_strings": 2, "max_strings": 4, "max_string_len": 10}
-METRIC_KEYS = {"acc_all", "acc_nodelim", "tvd_half_l1", "l1", "l1_nodelim", "n_positions",
-               "n_positions_nodelim", "n_sequences"}
+METRIC_KEYS = {"acc_last_token", "tvd_last_token", "acc_all_positions", "tvd_all_positions", "acc_nodelim",
+               "l1", "l1_nodelim", "n_positions", "n_positions_nodelim", "n_sequences"}
 
 
 def tiny_section(**over) -> dict:
@@ -178,8 +178,9 @@ def test_tiny_train_and_evaluate_give_metrics(runs, pools):
     from mosaic.experiments.regbench import load_pools
 
     lstm = runs["lstm"]
-    for f in ("done.json", "model.pt", "best_val.pt", "best_val.json", "metrics.jsonl"):
+    for f in ("done.json", "best_val.pt", "best_val.json", "metrics.jsonl"):
         assert (lstm / f).is_file(), f
+    assert list(lstm.glob("model.*")), "no final weights"  # the trainer's file (its format is the trainer's)
     assert not (lstm / "best_iid_val.pt").exists()  # N=12 is not the IID size
     assert (runs["a"] / "best_iid_val.pt").is_file()
     spec = json.loads((lstm / "config.json").read_text())
@@ -192,7 +193,8 @@ def test_tiny_train_and_evaluate_give_metrics(runs, pools):
     assert math.isclose(best["loss"], split_loss(_best_model(lstm), splits["val"], 4), rel_tol=1e-5)
     metrics = evaluate_run(lstm, splits, ["test", "iid_test"], "val", batch_size=4)
     assert set(metrics["test"]) == METRIC_KEYS
-    assert 0 <= metrics["test"]["acc_all"] <= 1 and 0 <= metrics["test"]["tvd_half_l1"] <= 1
+    for key in ("acc_all_positions", "tvd_all_positions", "acc_last_token", "tvd_last_token"):
+        assert 0 <= metrics["test"][key] <= 1, key
     assert metrics["iid_test"]["n_sequences"] == 10
     done = train_run(tiny_section(), "lstm", 12, {}, pools, lstm, {"device": "cpu", "threads": 1})
     assert done["step"] == 9  # finished run: nothing retrained
@@ -214,6 +216,19 @@ def test_select_runs_picks_lowest_val_loss_and_scores_it(runs, pools):
     assert sel["selections"]["val"]["eval_split"] == "test"
     assert set(sel["selections"]["iid_val"]["metrics"]) == METRIC_KEYS
     assert sel["selections"]["iid_val"]["eval_split"] == "iid_test"
+    splits = load_pools(pools)
+    for sel_split, eval_split in (("val", "test"), ("iid_val", "iid_test")):
+        chosen = sel["selections"][sel_split]
+        rows, m = chosen["per_sequence"], chosen["metrics"]
+        # the per-sequence sums are the pooled metrics' own: the scorecard resamples these
+        assert rows["sequence"] == list(range(len(splits[eval_split])))
+        assert rows["automaton"] == splits[eval_split].source_index.tolist()
+        assert sum(rows["n_positions"]) == m["n_positions"]
+        assert sum(rows["correct_all_positions"]) / m["n_positions"] == pytest.approx(m["acc_all_positions"])
+        assert sum(rows["tvd_sum_all_positions"]) / m["n_positions"] == pytest.approx(m["tvd_all_positions"])
+        assert sum(rows["correct_last_token"]) / m["n_sequences"] == pytest.approx(m["acc_last_token"])
+        assert sum(rows["tvd_last_token"]) / m["n_sequences"] == pytest.approx(m["tvd_last_token"])
+    assert len(set(sel["selections"]["iid_val"]["per_sequence"]["automaton"])) == 8  # 10 sequences of 8 automata
     with pytest.raises(ValueError, match="mix"):
         select_runs([runs["a"], runs["lstm"]], pools)
 
@@ -227,27 +242,81 @@ def test_fig11_and_table4_outputs(runs, pools, tmp_path):
     sel_plugin = select_runs([runs["a"], runs["b"]], pools, batch_size=4)
     sel_lstm = select_runs([runs["lstm"]], pools, batch_size=4)
     table = fig11([sel_plugin, sel_lstm], ngram_csv, tmp_path / "fig.png", tmp_path / "t", tmp_path / "cmp", "test")
-    for f in ("fig.png", "fig.pdf", "fig.csv", "t.csv", "t.md", "cmp.csv", "cmp.md"):
+    for f in ("fig.png", "fig.pdf", "fig.csv", "t.csv", "t.md", "cmp.csv", "cmp.md", "t_per_sequence.csv"):
         assert (tmp_path / f).is_file(), f
-    assert {"acc_all", "tvd_half_l1", "acc_nodelim", "l1"} <= set(table.columns)
+    both = {"acc_last_token", "tvd_last_token", "acc_all_positions", "tvd_all_positions"}
+    assert both | {"acc_nodelim", "l1"} <= set(table.columns)
     assert {"2-gram backoff", "3-gram backoff", PLUGIN, "lstm"} <= set(table["model"])
     assert "nan" not in (tmp_path / "t.md").read_text()
+    cmp = pd.read_csv(tmp_path / "cmp.csv")
+    assert {"acc_all_positions_ours", "acc_all_positions_reference", "tvd_all_positions_diff",
+            "acc_last_token_ours", "tvd_last_token_ours"} <= set(cmp.columns)
+    plotted = pd.read_csv(tmp_path / "fig.csv")  # Fig. 11 draws the published curves' convention
+    assert set(plotted["metric"]) == {"acc_all_positions", "tvd_all_positions"}
+    per_seq = pd.read_csv(tmp_path / "t_per_sequence.csv")
+    assert len(per_seq) == 2 * 6 and set(per_seq["eval_split"]) == {"test"}  # 2 (arch, N) x 6 test automata
     t4 = table4([sel_plugin], pools, ngram_csv, tmp_path / "t4")
     assert list(t4["model"]) == [PLUGIN, "2-gram backoff", "3-gram backoff"]
     assert (t4["n_positions"].iloc[0] == t4["n_positions"].iloc[1])  # same IID test strings
+    assert both | {f"ood_{k}" for k in both} <= set(t4.columns)
+    assert t4["ood_acc_last_token"].iloc[0] == table.set_index("model").loc[PLUGIN, "acc_last_token"]
+    per_seq4 = pd.read_csv(tmp_path / "t4_per_sequence.csv")
+    assert sorted(per_seq4.groupby(["selected_on", "eval_split"]).size().items()) == \
+        [(("iid_val", "iid_test"), 10), (("val", "test"), 6)]
     with pytest.raises(ValueError, match="iid_val"):
         table4([sel_lstm], pools, ngram_csv, tmp_path / "t4b")
 
 
+def test_scorecard_reads_the_tables_fig11_and_table4_write(runs, pools, tmp_path):
+    """C7/C8 from the files fig11 and table4 really write: the plug-in's selection, renamed
+    `mosaic`, is compared with itself as the baseline (identical predictions: differences of 0)."""
+    from mosaic.harness.claims import VERDICTS
+    from mosaic.experiments.regbench.cli import ngram_table
+    from mosaic.experiments.regbench import RegBenchSplit
+    from mosaic.experiments.regbench.claims import FIG11_PER_SEQUENCE, TABLE4_PER_SEQUENCE, claim_results
+    from mosaic.experiments.regbench.report import read_selections
+
+    tables = tmp_path / "results" / "tables"
+    ngram_csv = tmp_path / "ngram.csv"
+    ngram_table(RegBenchSplit.load(pools / "test")).to_csv(ngram_csv, index=False)
+    baseline = select_runs([runs["a"], runs["b"]], pools, batch_size=4)
+    paths = []
+    for name, sel in (("mosaic", {**baseline, "arch": "mosaic"}), ("plugin", baseline)):
+        paths.append(tmp_path / f"{name}.json")
+        paths[-1].write_text(json.dumps(sel))
+    selections = read_selections(paths)
+    fig11(selections, ngram_csv, tmp_path / "fig.png", tables / "fig11_regbench", tmp_path / "cmp")
+    table4(selections, pools, ngram_csv, tables / "table4_regbench_iid")
+    assert (tmp_path / "results" / FIG11_PER_SEQUENCE).is_file()
+    assert (tmp_path / "results" / TABLE4_PER_SEQUENCE).is_file()
+    rows = {r.id: r for r in claim_results(tmp_path / "results")}
+    for claim in ("C7", "C8"):
+        # identical predictions: a difference of exactly 0, never "holds"
+        assert rows[claim].verdict in VERDICTS and rows[claim].verdict not in ("holds", "not run"), rows[claim]
+        assert rows[claim].value == pytest.approx(0.0, abs=1e-12)
+    # a selection written before the last-token metrics existed is refused with a clear line
+    stale = json.loads(paths[0].read_text())
+    del stale["selections"]["val"]["per_sequence"]
+    paths[0].write_text(json.dumps(stale))
+    with pytest.raises(ValueError, match="older version.*select` again"):
+        read_selections(paths)
+
+
 def test_compare_with_paper_matches_published_points():
     ours = pd.DataFrame({"model": ["mosaic", "transformer", "my.pkg:Model"], "n_train": [100, 700, 100],
-                         "acc_all": [0.9, 0.5, 0.6], "tvd_half_l1": [0.5, 0.7, 0.6], "best_epoch": [10.0] * 3})
-    ngram = pd.DataFrame({"baseline": ["3-gram backoff"], "acc_all": [0.93], "tvd_half_l1": [0.26]})
+                         "acc_all_positions": [0.9, 0.5, 0.6], "tvd_all_positions": [0.5, 0.7, 0.6],
+                         "acc_last_token": [0.95, 0.6, 0.7], "tvd_last_token": [0.4, 0.6, 0.5],
+                         "best_epoch": [10.0] * 3})
+    ngram = pd.DataFrame({"baseline": ["3-gram backoff"], "acc_all_positions": [0.93], "tvd_all_positions": [0.26],
+                          "acc_last_token": [0.99], "tvd_last_token": [0.16]})
     cmp = compare_with_paper(ours, ngram, "default").set_index("model")
-    assert cmp.loc["mosaic", "acc_reference"] == 0.925 and math.isclose(cmp.loc["mosaic", "acc_diff"], -0.025)
-    assert pd.isna(cmp.loc["transformer", "acc_reference"])  # no published point at N=700
-    assert pd.isna(cmp.loc["my.pkg:Model", "tvd_reference"])
-    assert cmp.loc["3-gram backoff", "acc_reference"] == 0.934
+    assert cmp.loc["mosaic", "acc_all_positions_reference"] == 0.925
+    assert math.isclose(cmp.loc["mosaic", "acc_all_positions_diff"], -0.025)
+    assert cmp.loc["mosaic", "acc_last_token_ours"] == 0.95  # shown, compared with nothing
+    assert pd.isna(cmp.loc["transformer", "acc_all_positions_reference"])  # no published point at N=700
+    assert pd.isna(cmp.loc["my.pkg:Model", "tvd_all_positions_reference"])
+    assert cmp.loc["3-gram backoff", "acc_all_positions_reference"] == 0.934
+    assert cmp.loc["3-gram backoff", "tvd_last_token_ours"] == 0.16
 
 
 # -- workflow ------------------------------------------------------------------------------------

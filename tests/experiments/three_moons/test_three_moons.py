@@ -9,12 +9,13 @@ import pandas as pd
 import pytest
 import torch
 
-from mosaic.harness.config import load_config
 from mosaic.experiments.three_moons.cli import check_section, load_run, main
 from mosaic.experiments.three_moons.data import ThreeMoonsData, common_period, observe, period_marks, select_triples
-from mosaic.experiments.three_moons.evaluate import context_grid, detect_transition, forecast_errors, transitions_table
+from mosaic.experiments.three_moons.evaluate import context_grid, forecast_errors
 from mosaic.experiments.three_moons.figures import decoupling, decoupling_table
 from mosaic.experiments.three_moons.model import ComplexLinear, ThreeMoonsModel, clipped_squared_error
+from mosaic.harness.config import load_config
+from mosaic.harness.train import WEIGHTS
 
 OFFICIAL_TRAIN = {(0.5, 1, 2), (0.5, 1, 1.5), (0.5, 1, 3), (0.5, 1.5, 3), (1, 1.5, 3), (0.5, 1, 2.5),
                   (1, 1.5, 2), (0.5, 1.5, 2)}
@@ -139,26 +140,6 @@ def test_forecast_errors_are_aligned(data):
     assert context_grid({"context_min": 1, "context_max": 11, "context_step": 5}) == [1, 6, 11]
 
 
-def _curves(heads, drop_at, lcm, slowest, high=0.6, low=0.1):
-    L = np.arange(1, 400, 5)
-    return pd.DataFrame({"heads": heads, "split": "val", "triple": "(1, 2, 3)", "context": L,
-                         "mad": np.where(L < drop_at, high, low), "lcm_obs": lcm, "max_period_obs": slowest})
-
-
-def test_transition_detection():
-    t = detect_transition([1, 2, 3, 4, 5, 6], [0.6, 0.6, 0.3, 0.12, 0.1, 0.1], fraction=0.1)
-    assert t["transition"] == 4 and t["plateau_mad"] == pytest.approx(0.1)
-    assert math.isnan(detect_transition([1, 2, 3], [0.5, 0.6, 0.7])["transition"])  # no drop
-    # a late excursion above the threshold moves the transition after it
-    assert detect_transition(range(1, 11), [0.6, 0.1, 0.1, 0.6, 0.1, 0.1, 0.1, 0.1, 0.1, 0.1])["transition"] == 5
-    table = transitions_table(pd.concat([_curves(1, 268, 266.7, 133.3), _curves(3, 135, 266.7, 133.3),
-                                         _curves(3, 268, 266.7, 133.3).assign(split="train")]))
-    by = {(r.heads, r.split): r for r in table.itertuples()}
-    assert by[(1, "val")].transition == 271 and by[(1, "val")].claim_holds
-    assert by[(3, "val")].transition == 136 and by[(3, "val")].claim_holds
-    assert not by[(3, "train")].claim_holds  # a 3-head model that needs the lcm fails the claim
-
-
 def test_decoupling_scores():
     perm = np.array([[0, 2j, 0], [0, 0, 1], [-1, 0, 0]])
     assert decoupling(perm) == (1.0, [1, 2, 0])
@@ -186,10 +167,14 @@ def test_cli_end_to_end(tmp_path, capsys):
     runs = {h: tmp_path / f"h{h}" for h in (1, 3)}
     for h, run in runs.items():
         main(["train", "--heads", str(h), "--out", str(run), *cfg])
-        assert (run / "model.pt").is_file()
+        assert (run / WEIGHTS).is_file()
         main(["evaluate", "--run", str(run), "--out", str(run / "eval.csv"), *cfg])
     curves = pd.read_csv(runs[3] / "eval.csv")
     assert list(curves["context"].unique()) == [1, 301, 601] and set(curves["split"]) == {"train", "val"}
+    per_window = pd.read_csv(runs[3] / "eval_windows.csv.gz")  # the bootstrap's units: 3 windows
+    assert len(per_window) == 2 * 3 * 3 and set(per_window["window"]) == {0, 1, 2}
+    means = per_window.groupby(["split", "context"])["mad"].mean()
+    assert np.allclose(means.to_numpy(), curves.sort_values(["split", "context"])["mad"], atol=1e-5)
     main(["figure", "--eval", str(runs[3] / "eval.csv"), "--out", str(tmp_path / "fig05.png"), *cfg])
     main(["transitions", "--eval", str(runs[1] / "eval.csv"), "--eval", str(runs[3] / "eval.csv"),
           "--out", str(tmp_path / "trans.csv"), *cfg])
@@ -197,7 +182,10 @@ def test_cli_end_to_end(tmp_path, capsys):
           "--table", str(tmp_path / "dec.csv"), *cfg])
     for name in ("fig05.png", "fig05.pdf", "fig05.csv", "trans.csv", "trans.md", "fig06.png", "dec.md"):
         assert (tmp_path / name).is_file(), name
-    assert len(pd.read_csv(tmp_path / "trans.csv")) == 4
+    trans = pd.read_csv(tmp_path / "trans.csv")
+    assert len(trans) == 4 and list(trans["claim"]) == ["C1", "C1", "C2", "C2"]
+    # a context grid of step 300 cannot tell a period from the lcm: never a verdict
+    assert (trans["verdict"] == "inconclusive").all() and trans["reason"].str.contains("too coarse").all()
     # a changed config retrains from scratch instead of resuming the old checkpoint
     cfg[-1] = cfg[-1].replace('"max_steps": 3', '"max_steps": 4')
     main(["train", "--heads", "1", "--out", str(runs[1]), *cfg])
