@@ -33,8 +33,9 @@ that does not override them (e.g. a user plug-in) is decoded by full recompute, 
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any, ClassVar, Mapping
+from typing import Any, ClassVar
 
 import torch
 import torch.nn as nn
@@ -104,7 +105,7 @@ class LMConfig:
             raise ValueError(f"{type(self).__name__}.dropout must be in [0, 1), got {self.dropout}")
 
     @classmethod
-    def from_dict(cls, values: dict[str, Any]) -> "LMConfig":
+    def from_dict(cls, values: dict[str, Any]) -> LMConfig:
         reject_unknown_keys(values, cls, f"{cls.__name__} config")
         cfg = cls(**values)
         cfg.validate()
@@ -123,7 +124,7 @@ class LanguageModel(nn.Module):
         self.config = config
 
     @classmethod
-    def from_config(cls, **values: Any) -> "LanguageModel":
+    def from_config(cls, **values: Any) -> LanguageModel:
         return cls(cls.config_class.from_dict(values))
 
     # -- shared helpers -------------------------------------------------------------------------
@@ -151,7 +152,7 @@ class LanguageModel(nn.Module):
         embeddings (token and learned position tables) as nanoGPT does; a tied head is kept."""
         seen: set[int] = set()
         total = 0
-        for name, p in self.named_parameters():
+        for _name, p in self.named_parameters():
             if id(p) in seen:
                 continue
             seen.add(id(p))

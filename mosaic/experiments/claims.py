@@ -22,7 +22,7 @@ from pathlib import Path
 import pandas as pd
 
 from mosaic.harness.claims import NOT_RUN, ClaimResult
-from mosaic.harness.io import write_table
+from mosaic.harness.io import write_table, write_text
 
 
 @dataclass(frozen=True)
@@ -93,6 +93,30 @@ def scorecard(results: str | Path, scale: str) -> pd.DataFrame:
     return pd.DataFrame(table, columns=COLUMNS)
 
 
+def _number(value) -> str:
+    return "–" if value is None or pd.isna(value) else f"{value:.4g}"
+
+
+def scorecard_markdown(table: pd.DataFrame) -> str:
+    """A compact table (claim, where, verdict, value [95% CI]) and, below it, each claim's statistic,
+    decision rule, units, note and sources."""
+    scale = table["scale"].iloc[0] if len(table) else ""
+    lines = [f"Scale: {scale}. Verdicts: holds / fails / inconclusive (the 95% interval straddles the "
+             "decision boundary) / not run / not judged. Details of each row below the table.", "",
+             "| id | claim | where | verdict | value [95% CI] |", "| --- | --- | --- | --- | --- |"]
+    for row in table.itertuples(index=False):
+        interval = "" if pd.isna(row.ci_low) or pd.isna(row.ci_high) else f" [{_number(row.ci_low)}, {_number(row.ci_high)}]"
+        value = _number(row.value) + interval
+        lines.append(f"| {row.id} | {row.claim} | {row.where} | **{row.verdict}** | {value} |")
+    lines.append("")
+    for row in table.itertuples(index=False):
+        lines += [f"**{row.id}** ({row.where}). *Statistic:* {row.statistic or '–'} *Decision:* {row.decision or '–'}"
+                  + (f" *Units:* {row.units}." if row.units else "")
+                  + (f" *This run:* {row.note}" if row.note else "")
+                  + (f" *From:* {row.sources}." if row.sources else ""), ""]
+    return "\n".join(line.replace("|", "\\|") if not line.startswith("|") else line for line in lines).rstrip() + "\n"
+
+
 def main(argv: list[str] | None = None, prog: str = "mosaic claims") -> int:
     parser = argparse.ArgumentParser(prog=prog, description=__doc__.splitlines()[0])
     parser.add_argument("--results", default="results", help="results directory of the run")
@@ -100,6 +124,7 @@ def main(argv: list[str] | None = None, prog: str = "mosaic claims") -> int:
     parser.add_argument("--out", required=True, help="table path without suffix (.csv and .md)")
     args = parser.parse_args(argv)
     table = scorecard(args.results, args.scale)
-    write_table(table, args.out, float_format="%.4g")
+    write_table(table, args.out, float_format="%.4g")  # the CSV holds every column
+    write_text(Path(args.out).with_suffix(".md"), scorecard_markdown(table))
     print(table[["id", "value", "ci_low", "ci_high", "verdict"]].to_string(index=False))
     return 0

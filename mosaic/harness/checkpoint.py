@@ -10,6 +10,9 @@ A run directory holds
   training of the same directory fails at once; the kernel drops the lock when the process dies,
   however it dies, so a killed run never leaves a stale lock.
 
+A training started by Snakemake also watches it (:func:`find_supervisors`): after a ``kill -9`` of
+Snakemake alone it checkpoints and stops by itself, releasing the lock for the rerun.
+
 Every load is ``torch.load(..., weights_only=True)``: a checkpoint is data, never code.
 """
 from __future__ import annotations
@@ -22,7 +25,9 @@ import random
 import shutil
 import signal
 import sys
-from collections.abc import Sequence
+import threading
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -124,8 +129,16 @@ def save_checkpoint(path: Path, payload: dict[str, Any], keep_previous: bool = T
                 os.link(path, tmp)
             except OSError:
                 shutil.copyfile(path, tmp)
-    with atomic_path(path) as tmp:
-        torch.save(payload, tmp)
+    save_torch_file(path, payload)
+
+
+def save_torch_file(path: Path, obj: Any) -> None:
+    """``torch.save(obj)`` to ``path`` atomically. torch writes through a Python file object here:
+    a failed write (a full disk) is then an ``OSError`` with its errno, which
+    :func:`mosaic.harness.io.atomic_path` names after ``path`` (given a file name, torch's zip
+    writer reports it as a RuntimeError without one); ``path`` keeps its previous content."""
+    with atomic_path(path) as tmp, open(tmp, "wb") as fh:
+        torch.save(obj, fh)
 
 
 def torch_load(path: Path, hint: str = "") -> Any:
@@ -271,30 +284,68 @@ class RunLock:
     """Exclusive ``flock`` on ``run_dir/.lock`` for as long as this object is held.
 
     The lock file is written in place, not atomically: the lock lives on its inode, which every
-    contender must share; the pid inside is only there for the error message."""
+    contender must share; the pid inside is only there for the error message. A process that
+    fails before its run has a checkpoint removes the lock file it created (:meth:`discard`, still
+    holding it); a contender that opened the file just before is left holding a lock on an unlinked
+    inode, so after locking, the inode is checked against the path and the lock taken again if they
+    differ. A refused contender has only opened and read the file: it changes nothing."""
 
     def __init__(self, run_dir: Path):
         self.path = Path(run_dir) / LOCK
+        self.created = False  # whether this process created the lock file
         self._fh = None
+
+    def _open(self) -> tuple[Any, bool]:
+        while True:
+            try:
+                fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_EXCL, 0o666)
+                return os.fdopen(fd, "r+", encoding="utf-8"), True
+            except FileExistsError:
+                pass
+            try:
+                return open(self.path, "r+", encoding="utf-8"), False
+            except FileNotFoundError:  # removed between the two calls by a process giving it up
+                continue
+
+    def _still_linked(self, fh: Any) -> bool:
+        try:
+            return os.fstat(fh.fileno()).st_ino == os.stat(self.path).st_ino
+        except FileNotFoundError:
+            return False
 
     def __enter__(self) -> RunLock:
         if fcntl is None:
             return self
-        fh = open(self.path, "a+", encoding="utf-8")
-        try:
-            fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except OSError:
-            fh.seek(0)
-            holder = fh.read().strip() or "unknown"
+        while True:
+            fh, created = self._open()
+            try:
+                fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                holder = fh.read().strip() or "unknown"
+                fh.close()
+                raise RunLockedError(f"{self.path.parent} is being trained by another process "
+                                     f"(pid {holder}); wait for it or stop it first") from None
+            except OSError as exc:  # e.g. a file system without locks
+                fh.close()
+                raise OSError(exc.errno, f"cannot lock it: {exc.strerror}", str(self.path)) from None
+            if self._still_linked(fh):
+                break
             fh.close()
-            raise RunLockedError(f"{self.path.parent} is being trained by another process "
-                                 f"(pid {holder}); wait for it or stop it first") from None
-        fh.seek(0)
-        fh.truncate()
-        fh.write(f"{os.getpid()}\n")
-        fh.flush()
-        self._fh = fh
+        try:
+            fh.seek(0)
+            fh.truncate()
+            fh.write(f"{os.getpid()}\n")
+            fh.flush()
+        except OSError as exc:  # a full disk
+            fh.close()
+            raise OSError(exc.errno, exc.strerror, str(self.path)) from None
+        self._fh, self.created = fh, created
         return self
+
+    def discard(self) -> None:
+        """Remove the lock file if this process created it (while still holding the lock)."""
+        if self._fh is not None and self.created:
+            self.path.unlink(missing_ok=True)
 
     def __exit__(self, *exc: Any) -> None:
         if self._fh is not None:
@@ -304,7 +355,8 @@ class RunLock:
 
 @contextlib.contextmanager
 def run_lock(out_dir: Path, ddp: Dist, device: torch.device):
-    """Hold ``out_dir/.lock`` (rank 0) for the whole training; every rank fails if it is taken."""
+    """Hold ``out_dir/.lock`` (rank 0) for the whole training; every rank fails if it is taken.
+    Yields the :class:`RunLock` (rank 0's; the others hold none)."""
     lock, error = RunLock(out_dir), None
     if ddp.is_main:
         try:
@@ -314,52 +366,170 @@ def run_lock(out_dir: Path, ddp: Dist, device: torch.device):
     if not ddp.all_agree(error is None, device):
         raise error or RunLockedError(f"{out_dir} is being trained by another process (see rank 0)")
     try:
-        yield
+        yield lock
     finally:
         lock.__exit__()
 
 
-# -- graceful stop on SIGTERM / SIGINT ----------------------------------------------------------
+# -- the supervisor: stop when the Snakemake that started the job is gone ------------------------
+SUPERVISOR_ENV = "MOSAIC_SUPERVISOR"
+SUPERVISOR_POLL_S = 0.5
+
+
+def _proc_stat(pid: int) -> tuple[int, str] | None:
+    """(parent pid, start time) of ``pid`` from ``/proc`` (Linux), None if it is gone or unknown.
+    The start time tells a process from a later one that reused its pid."""
+    try:
+        text = Path(f"/proc/{pid}/stat").read_text(encoding="utf-8", errors="replace")
+    except OSError:
+        return None
+    fields = text[text.rindex(")") + 2:].split()  # after "pid (comm) ": comm may hold spaces
+    return int(fields[1]), fields[19]
+
+
+def _proc_argv(pid: int) -> list[str]:
+    try:
+        raw = Path(f"/proc/{pid}/cmdline").read_bytes()
+    except OSError:
+        return []
+    return [a.decode("utf-8", "replace") for a in raw.split(b"\0") if a]
+
+
+def is_snakemake(argv: Sequence[str]) -> bool:
+    """Whether a command line is Snakemake's: ``snakemake ...``, ``python /path/bin/snakemake
+    ...`` or ``python -m snakemake ...`` (a shell whose command merely mentions it is not)."""
+    if any(Path(a).name == "snakemake" for a in argv[:2]):
+        return True
+    return any(argv[i] == "-m" and argv[i + 1] == "snakemake" for i in range(min(len(argv) - 1, 3)))
+
+
+@dataclass(frozen=True)
+class Supervisor:
+    """A process the training must not outlive: when it is gone, the training stops as on a
+    SIGTERM (checkpoint at the end of the step, exit 143)."""
+
+    pid: int
+    name: str
+    started: str | None  # /proc start time; None: checked by os.getppid() (the direct parent)
+
+    def alive(self) -> bool:
+        if self.started is None:
+            return os.getppid() == self.pid
+        stat = _proc_stat(self.pid)
+        return stat is not None and stat[1] == self.started
+
+
+def find_supervisors(env: Mapping[str, str] | None = None) -> list[Supervisor]:
+    """The processes a training watches, chosen by ``$MOSAIC_SUPERVISOR``:
+
+    * ``auto`` (default): every Snakemake process among this process's ancestors (Linux; found
+      through ``/proc``). Snakemake runs a job as ``bash -c "... python -m mosaic ..."``; after a
+      ``kill -9`` of Snakemake alone the job's shell and the training live on, holding the run
+      lock, until the training notices. Run by hand, under ``nohup``, ``tmux`` or Slurm (whose
+      job step is its own Snakemake), nothing is watched and nothing changes;
+    * ``parent``: the direct parent process, whatever it is (portable: ``os.getppid()`` changes
+      when the parent dies);
+    * a pid: that process (it must be running);
+    * ``off``: nothing."""
+    env = os.environ if env is None else env
+    mode = env.get(SUPERVISOR_ENV, "auto").strip().lower() or "auto"
+    if mode in ("off", "none", "0"):
+        return []
+    if mode == "parent":
+        parent = os.getppid()
+        return [] if parent <= 1 else [Supervisor(parent, f"the parent process (pid {parent})", None)]
+    if mode.isdigit():
+        stat = _proc_stat(int(mode))
+        if stat is None:
+            try:
+                os.kill(int(mode), 0)
+            except ProcessLookupError:
+                raise ValueError(f"{SUPERVISOR_ENV}={mode}: no such process") from None
+            except PermissionError:
+                pass
+            raise ValueError(f"{SUPERVISOR_ENV}={mode}: a pid can be watched on Linux only (use parent)")
+        return [Supervisor(int(mode), f"process {mode}", stat[1])]
+    if mode != "auto":
+        raise ValueError(f"{SUPERVISOR_ENV} must be auto, parent, off or a pid, got {mode!r}")
+    found, pid = [], os.getppid()
+    for _ in range(64):  # the ancestors, up to init
+        stat = _proc_stat(pid) if pid > 1 else None
+        if stat is None:
+            break
+        if is_snakemake(_proc_argv(pid)):
+            found.append(Supervisor(pid, f"Snakemake (pid {pid})", stat[1]))
+        pid = stat[0]
+    return found
+
+
+# -- graceful stop on SIGTERM / SIGINT, or when the supervisor is gone --------------------------
 class GracefulStop:
     """While entered, SIGTERM and SIGINT only set :attr:`signum`; the loop checkpoints at the
     end of the current step and raises :class:`TrainingInterrupted`. A second signal stops at
     once (nothing is lost that the atomic checkpoints had saved) — only the same signal again:
     after a Ctrl-C, torchrun sends its workers a SIGTERM that must not cancel their checkpoint.
     Outside the main thread (where Python cannot install handlers) signals keep their default
-    effect."""
+    effect.
+
+    ``supervisors`` (:func:`find_supervisors`) are polled every ``poll_s`` seconds by a daemon
+    thread; when one is gone the stop is requested as by a SIGTERM."""
 
     SIGNALS = (signal.SIGTERM, signal.SIGINT)
 
-    def __init__(self) -> None:
-        self.signum: int | None = None  # the first signal received
+    def __init__(self, supervisors: Sequence[Supervisor] = (), poll_s: float = SUPERVISOR_POLL_S) -> None:
+        self.signum: int | None = None  # the first signal received (SIGTERM when a supervisor went)
+        self.reason: str | None = None  # what stopped the run, for the final message
         self._seen: set[int] = set()
         self._old: dict[int, Any] = {}
+        self._supervisors, self._poll_s = tuple(supervisors), poll_s
+        self._done = threading.Event()
+        self._watcher: threading.Thread | None = None
 
-    def _handle(self, signum: int, frame: Any) -> None:
-        if signum in self._seen:
-            raise TrainingInterrupted(f"stopped by a second {signal.Signals(signum).name} (no final "
-                                      "checkpoint)", signum)
-        self._seen.add(signum)
+    def request(self, signum: int, reason: str, announce: str) -> None:
+        """Ask the loop to checkpoint after this step and stop, as on ``signum``; ``reason``
+        starts the final message, ``announce`` is printed now. The first request wins."""
         if self.signum is not None:
             return
-        self.signum = signum
-        print(f"\n{signal.Signals(signum).name} received: checkpointing after this step "
-              "(send again to stop at once)", file=sys.stderr)
+        self.signum, self.reason = signum, reason
+        print(f"\n{announce}", file=sys.stderr, flush=True)
+
+    def _handle(self, signum: int, frame: Any) -> None:
+        name = signal.Signals(signum).name
+        if signum in self._seen:
+            raise TrainingInterrupted(f"stopped by a second {name} (no final checkpoint)", signum)
+        self._seen.add(signum)
+        self.request(signum, name, f"{name} received: checkpointing after this step (send again to stop at once)")
+
+    def _watch(self) -> None:
+        while not self._done.wait(self._poll_s):
+            gone = next((s for s in self._supervisors if not s.alive()), None)
+            if gone is not None:
+                self.request(signal.SIGTERM, f"{gone.name} is gone",
+                             f"{gone.name} is gone: checkpointing after this step, then stopping")
+                return
 
     def interrupted(self, message: str) -> TrainingInterrupted:
         """The exception to raise once the final checkpoint is written (a rank the signal
         missed, under DDP, stops with the others as if it had had a SIGTERM)."""
         signum = self.signum or signal.SIGTERM
-        return TrainingInterrupted(f"{signal.Signals(signum).name}: {message}", signum)
+        return TrainingInterrupted(f"{self.reason or signal.Signals(signum).name}: {message}", signum)
 
     def __enter__(self) -> GracefulStop:
         try:
             self._old = {s: signal.signal(s, self._handle) for s in self.SIGNALS}
         except ValueError:  # not the main thread
             self._old = {}
+        if self._supervisors:
+            self._done.clear()
+            self._watcher = threading.Thread(target=self._watch, name="mosaic-supervisor", daemon=True)
+            self._watcher.start()
         return self
 
     def __exit__(self, *exc: Any) -> None:
+        self._done.set()
+        if self._watcher is not None:
+            self._watcher.join()
+            self._watcher = None
         for s, handler in self._old.items():
             signal.signal(s, handler)
         self._old = {}

@@ -21,6 +21,7 @@ import argparse
 import copy
 import json
 import os
+import re
 import sys
 from collections.abc import Callable, Mapping
 from pathlib import Path
@@ -186,8 +187,10 @@ def run_cli(main: Callable[..., Any], *args: Any, **kwargs: Any) -> None:
 
     ValueError, FileNotFoundError and TypeError are what our code raises for bad configs, missing
     files or wrong types; any other OSError is the file system refusing a path (an output under a
-    regular file, a read-only or full disk) and is reported with that path. Anything else is a bug
-    and keeps its traceback."""
+    regular file, a read-only or full disk) and is reported with that path. An allocation that
+    fails (a model or batch too large for the machine: torch's allocator RuntimeError, CUDA's
+    OutOfMemoryError, numpy's or Python's MemoryError) is one ``error: out of memory: ...`` line.
+    Anything else is a bug and keeps its traceback."""
     try:
         status = main(*args, **kwargs)
     except (ValueError, FileNotFoundError, TypeError) as exc:
@@ -196,10 +199,46 @@ def run_cli(main: Callable[..., Any], *args: Any, **kwargs: Any) -> None:
     except OSError as exc:
         print(f"error: {describe_os_error(exc)}", file=sys.stderr)
         sys.exit(2)
+    except (MemoryError, RuntimeError) as exc:
+        message = describe_out_of_memory(exc)
+        if message is None:
+            raise  # a bug
+        print(f"error: {message}", file=sys.stderr)
+        sys.exit(2)
     except KeyboardInterrupt as exc:  # Ctrl-C, or TrainingInterrupted (SIGTERM/SIGINT after a checkpoint)
         print(f"error: {str(exc).strip() or 'interrupted'}", file=sys.stderr)
         sys.exit(getattr(exc, "exit_code", 130))
     sys.exit(status if isinstance(status, int) else 0)
+
+
+# What torch's allocators say when an allocation fails (CPU, CUDA, MPS, cuBLAS workspaces).
+_OUT_OF_MEMORY = re.compile(r"can't allocate memory|out of memory|CUBLAS_STATUS_ALLOC_FAILED", re.IGNORECASE)
+
+
+def describe_out_of_memory(exc: BaseException) -> str | None:
+    """One line for a failed allocation, None if ``exc`` is not one: ``out of memory: tried to
+    allocate 17.9 TiB (DefaultCPUAllocator); use a smaller batch_size, block_size or model``."""
+    oom_class = any(c.__name__ == "OutOfMemoryError" for c in type(exc).__mro__)
+    if not (isinstance(exc, MemoryError) or oom_class or _OUT_OF_MEMORY.search(str(exc))):
+        return None
+    text = _one_line(exc)
+    text = re.sub(r"^\[enforce fail at [^\]]*\]\s*(err == 0\.\s*)?", "", text)  # torch's C++ location
+    tried = re.search(r"you tried to allocate (\d+) bytes", text)
+    if tried:
+        allocator = text.split(":", 1)[0] if "Allocator" in text.split(":", 1)[0] else "allocator"
+        text = f"tried to allocate {_bytes(int(tried.group(1)))} ({allocator})"
+    elif len(text) > 240:
+        text = text[:237] + "..."
+    return f"out of memory: {text}; use a smaller batch_size, block_size or model"
+
+
+def _bytes(n: int) -> str:
+    size, unit = float(n), "B"
+    for unit in ("B", "KiB", "MiB", "GiB", "TiB", "PiB"):
+        if size < 1024 or unit == "PiB":
+            break
+        size /= 1024
+    return f"{size:.1f} {unit}"
 
 
 def _one_line(exc: BaseException) -> str:

@@ -2,13 +2,24 @@
 
 Writers go to a temporary file in the destination directory, fsync it, then ``os.replace`` it
 over the target, so a killed job never leaves a half-written checkpoint, table or figure.
+
+A write that fails (a full disk, a file-size limit, an I/O error) raises one ``OSError`` naming
+the target, whatever the writer reported it as: Python's own ``OSError`` without a file name,
+torch's ``RuntimeError`` from its zip writer (``unexpected pos 576 vs 534``; the errno is in its
+context when torch wrote through a Python file object, lost when it was given a file name),
+safetensors' ``SafetensorError`` (``... (os error 28)``). :func:`mosaic.harness.config.run_cli`
+prints it as ``error: PATH: No space left on device (OSError)``; the temporary file is removed and
+the target keeps its previous content.
 """
 from __future__ import annotations
 
 import contextlib
+import errno
 import hashlib
 import json
 import os
+import re
+import shutil
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
@@ -38,13 +49,55 @@ def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
     tmp_path = Path(tmp)
     os.chmod(tmp_path, 0o666 & ~_UMASK)  # mkstemp makes 0600; give outputs the usual mode
     try:
-        yield tmp_path
-        with open(tmp_path, "rb") as fh:
-            os.fsync(fh.fileno())
-        os.replace(tmp_path, path)
+        try:
+            yield tmp_path
+            os.chmod(tmp_path, 0o666 & ~_UMASK)  # again: some writers replace the file (safetensors)
+            with open(tmp_path, "rb") as fh:
+                os.fsync(fh.fileno())
+            os.replace(tmp_path, path)
+        except Exception as exc:
+            failure = write_failure(exc, path, tmp_path)
+            if failure is None:
+                raise
+            raise failure from exc
     finally:
         if tmp_path.exists():
             tmp_path.unlink()
+
+
+# torch.save given a file name writes through its C++ zip writer, which reports a failed write as
+# a RuntimeError without errno ("[enforce fail at inline_container.cc:672] . unexpected pos ...").
+_TORCH_WRITE_FAILURE = re.compile(r"inline_container\.cc|PytorchStreamWriter|unexpected pos")
+_OS_ERROR_NUMBER = re.compile(r"\(os error (\d+)\)")  # how safetensors (Rust) quotes an errno
+_NEARLY_FULL_BYTES = 1 << 20
+
+
+def write_failure(exc: BaseException, path: str | os.PathLike, tmp: str | os.PathLike | None = None) -> OSError | None:
+    """The ``OSError`` naming ``path`` that a failed write of ``path`` (through the temporary file
+    ``tmp``) should raise, or None when ``exc`` is not a write failure (a bug, a bad value: raise it
+    as it is). An ``OSError`` that already names another file (a source being copied) is kept."""
+    target = str(path)
+    if isinstance(exc, OSError):
+        if exc.filename not in (None, str(tmp)) and exc.filename != target:
+            return None
+        return OSError(exc.errno, exc.strerror or str(exc).strip() or type(exc).__name__, target)
+    text = str(exc).strip()
+    if type(exc).__name__ == "SafetensorError" and (match := _OS_ERROR_NUMBER.search(text)):
+        number = int(match.group(1))
+        return OSError(number, os.strerror(number), target)
+    if isinstance(exc, RuntimeError) and _TORCH_WRITE_FAILURE.search(text):
+        cause = exc.__cause__ or exc.__context__  # written through a Python file object: its OSError
+        if isinstance(cause, OSError) and cause.errno is not None:
+            return OSError(cause.errno, cause.strerror or os.strerror(cause.errno), target)
+        try:  # torch lost the errno; a (nearly) full file system is by far the commonest cause
+            full = shutil.disk_usage(Path(target).parent).free < _NEARLY_FULL_BYTES
+        except OSError:
+            full = False
+        if full:
+            return OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), target)
+        detail = text.splitlines()[0].split("] ", 1)[-1].strip(" .")
+        return OSError(errno.EIO, f"write failed (torch: {detail})", target)
+    return None
 
 
 @contextlib.contextmanager

@@ -16,9 +16,16 @@ An experiment supplies a model, a ``get_batch(split, step, generator)`` function
   resume: the batch drawn at step ``s`` depends only on ``(seed, s)``, so on one process a resumed
   run is bitwise identical to an uninterrupted one (:mod:`mosaic.harness.checkpoint`);
 * SIGTERM/SIGINT checkpoint at the end of the current step, then raise
-  :class:`~mosaic.harness.checkpoint.TrainingInterrupted`; a NaN/inf loss raises
+  :class:`~mosaic.harness.checkpoint.TrainingInterrupted`; so does the death of the Snakemake that
+  started the job (:func:`~mosaic.harness.checkpoint.find_supervisors`); a NaN/inf loss raises
   :class:`NonFiniteLossError` and keeps the last good checkpoint; a second training of the same
-  ``out_dir`` fails at once (:class:`~mosaic.harness.checkpoint.RunLockedError`);
+  ``out_dir`` fails at once (:class:`~mosaic.harness.checkpoint.RunLockedError`) and changes
+  nothing in it;
+* nothing partial: a training that fails before its first checkpoint (out of memory in the first
+  step, a full disk, a bad batch) removes every file it created, the lock file and the
+  directories it made included; a failed write of the final files removes the final files, so
+  the directory is left with its checkpoint, as if killed before the end (rerunning finishes it);
+  a failed write (full disk) is one ``OSError`` naming the file (:mod:`mosaic.harness.io`);
 * data parallel under ``torchrun`` with no change to the caller (:mod:`mosaic.harness.distributed`);
 * ``config.json`` (TrainConfig, the caller's run config, provenance: git commit, package
   versions, seed), at the end ``model.safetensors`` with its SHA-256 in
@@ -38,8 +45,9 @@ import math
 import shutil
 import sys
 import time
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
-from typing import Any, Callable, Mapping, Sequence
+from typing import Any
 
 import torch
 import torch.nn as nn
@@ -50,9 +58,11 @@ from mosaic.harness.checkpoint import (
     PREV_CHECKPOINT,
     CheckpointError,
     GracefulStop,
+    RunLock,
     RunLockedError,
     TrainingInterrupted,
     discard_run,
+    find_supervisors,
     identity_changes,
     identity_digest,
     load_checkpoint,
@@ -66,6 +76,7 @@ from mosaic.harness.checkpoint import (
 )
 from mosaic.harness.distributed import Dist
 from mosaic.harness.io import atomic_open, atomic_path, write_json
+from mosaic.harness.optim import AdamWNoBiasCorrection
 from mosaic.harness.progress import Progress
 from mosaic.harness.provenance import collect_provenance
 from mosaic.harness.train_config import PRECISIONS, SCHEDULES, TrainConfig
@@ -127,7 +138,6 @@ def make_optimizer(model: nn.Module, cfg: TrainConfig, device: torch.device) -> 
     ]
     groups = [g for g in groups if g["params"]]
     if cfg.optimizer == "adamw_no_bias_correction":
-        from mosaic.harness.optim import AdamWNoBiasCorrection  # noqa: PLC0415  (only runs that ask for it)
 
         return AdamWNoBiasCorrection(groups, lr=cfg.lr, betas=tuple(cfg.betas))
     return torch.optim.AdamW(groups, lr=cfg.lr, betas=tuple(cfg.betas), fused=device.type == "cuda")
@@ -270,21 +280,70 @@ def train(
     cfg.validate()
     tracking.check_tracking(cfg.tracking)  # a missing package fails before anything is written
     artifacts = _check_artifacts(artifacts or {})
+    supervisors = find_supervisors()  # (a bad $MOSAIC_SUPERVISOR too)
     out_dir = Path(out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
+    created_dirs = _make_dirs(out_dir)
     ddp, device_name = distributed.setup(cfg.device)
+    state = _RunState()
+    run_files = tuple(run_files)
     try:
         device = resolve_device(device_name)
-        with run_lock(out_dir, ddp, device), GracefulStop() as stop:
-            return _train(model, get_batch, out_dir, cfg, loss_fn or _default_loss, run_config, on_eval,
-                          tuple(run_files), artifacts, ddp, device, stop)
+        with run_lock(out_dir, ddp, device) as lock, GracefulStop(supervisors) as stop:
+            try:
+                return _train(model, get_batch, out_dir, cfg, loss_fn or _default_loss, run_config, on_eval,
+                              run_files, artifacts, ddp, device, stop, state)
+            except BaseException:
+                if ddp.is_main and not state.keep:
+                    _remove_created_files(out_dir, lock, run_files + tuple(glob.escape(a) for a in artifacts)
+                                          if state.owns_run_files else None)
+                raise
+    except BaseException:
+        if ddp.is_main:
+            _remove_empty_dirs(created_dirs)
+        raise
     finally:
         ddp.close()
 
 
+class _RunState:
+    """What a failing training may remove. ``keep``: the directory holds a run that can be resumed
+    (this process resumed it or wrote a checkpoint): leave it. ``owns_run_files``: this process
+    started the run afresh (after removing an earlier run's files), so every run file in the
+    directory is its own."""
+
+    def __init__(self) -> None:
+        self.keep = False
+        self.owns_run_files = False
+
+
+def _make_dirs(out_dir: Path) -> list[Path]:
+    """``mkdir -p out_dir``; returns the directories it created, deepest first."""
+    missing, path = [], out_dir
+    while not path.exists() and path != path.parent:
+        missing.append(path)
+        path = path.parent
+    out_dir.mkdir(parents=True, exist_ok=True)
+    return missing
+
+
+def _remove_created_files(out_dir: Path, lock: RunLock, extra_patterns: tuple[str, ...] | None) -> None:
+    """After a failure before the first checkpoint: remove the run's files (if this process
+    owns them: ``extra_patterns`` not None) and the lock file (if this process created it)."""
+    with contextlib.suppress(OSError):  # best effort: the failure being reported matters more
+        if extra_patterns is not None:
+            discard_run(out_dir, RUN_FILES + extra_patterns)
+        lock.discard()
+
+
+def _remove_empty_dirs(dirs: Sequence[Path]) -> None:
+    for path in dirs:  # deepest first; a directory that holds anything stays
+        with contextlib.suppress(OSError):
+            path.rmdir()
+
+
 def _train(model, get_batch, out_dir: Path, cfg: TrainConfig, loss_fn: LossFn, run_config, on_eval,
            run_files: tuple[str, ...], artifacts: dict[str, str | Path | bytes], ddp: Dist, device: torch.device,
-           stop: GracefulStop) -> dict[str, Any]:
+           stop: GracefulStop, state: _RunState) -> dict[str, Any]:
     if cfg.threads is not None:
         torch.set_num_threads(cfg.threads)
     model.to(device)
@@ -303,10 +362,12 @@ def _train(model, get_batch, out_dir: Path, cfg: TrainConfig, loss_fn: LossFn, r
     if ckpt is None:  # a fresh run: whatever an earlier run left here is stale
         if ddp.is_main:
             removed = discard_run(out_dir, RUN_FILES + run_files + tuple(glob.escape(a) for a in artifacts))
+            state.owns_run_files = True
             if changed is not None:
                 print(f"{out_dir}: the checkpoint was trained with other settings ({changed}); "
                       f"starting afresh (removed {len(removed)} files of the old run)", file=sys.stderr)
     else:
+        state.keep = True
         if ddp.is_main:
             discard_run(out_dir, TEMPORARY_FILES)  # left by a process killed while writing
         if ckpt["step"] >= cfg.max_steps and all((out_dir / f).is_file() for f in final_files):
@@ -353,7 +414,7 @@ def _train(model, get_batch, out_dir: Path, cfg: TrainConfig, loss_fn: LossFn, r
                 "tokens": tokens, "elapsed_s": elapsed, "rng": rng_state(), "train_config": cfg.to_dict(),
                 "loss_window": [loss_sum, loss_count], "identity": identity, "world_size": ddp.world_size,
             }, keep_previous=keep_previous)
-        keep_previous = True
+        keep_previous = state.keep = True
         ddp.barrier()
 
     def validate(s: int) -> float:
@@ -378,8 +439,11 @@ def _train(model, get_batch, out_dir: Path, cfg: TrainConfig, loss_fn: LossFn, r
         def log(record: dict[str, Any]) -> None:
             last.update(record)
             if ddp.is_main:
-                metrics_file.write(json.dumps({k: _clean(v) for k, v in record.items()}) + "\n")
-                metrics_file.flush()
+                try:
+                    metrics_file.write(json.dumps({k: _clean(v) for k, v in record.items()}) + "\n")
+                    metrics_file.flush()
+                except OSError as exc:  # a full disk: name the file (Python does not)
+                    raise OSError(exc.errno, exc.strerror, str(metrics_path)) from None
                 tracker.log_metrics(record)
 
         model.train()
@@ -446,9 +510,14 @@ def _train(model, get_batch, out_dir: Path, cfg: TrainConfig, loss_fn: LossFn, r
         done["val_loss"] = evaluate(model, get_batch, loss_fn, cfg, device, autocast, ddp)
     done = {k: _clean(v) for k, v in done.items()}
     if ddp.is_main:  # done.json last: its presence says every other final file is complete
-        save_weights(model, out_dir / WEIGHTS)
-        _write_artifacts(out_dir, artifacts)
-        (out_dir / LEGACY_WEIGHTS).unlink(missing_ok=True)  # superseded by model.safetensors
-        write_json(out_dir / DONE, done)
+        try:
+            save_weights(model, out_dir / WEIGHTS)
+            _write_artifacts(out_dir, artifacts)
+            (out_dir / LEGACY_WEIGHTS).unlink(missing_ok=True)  # superseded by model.safetensors
+            write_json(out_dir / DONE, done)
+        except BaseException:  # (a full disk) no half set of final files: the checkpoint finishes them
+            with contextlib.suppress(OSError):
+                discard_run(out_dir, (DONE, WEIGHTS, WEIGHTS_SHA256, *(glob.escape(a) for a in artifacts)))
+            raise
     ddp.barrier()
     return done

@@ -1,12 +1,14 @@
 """The trainer's settings (:class:`TrainConfig`), read from a config file's ``train`` section.
 
 Every experiment's ``train`` section maps onto these fields; unknown keys and bad values are
-refused by name (one ``ValueError``), and what YAML/JSON produce (``"1e-3"`` strings, lists for
-``betas``) is accepted. Re-exported by :mod:`mosaic.harness.train`.
+refused by name (one ``ValueError``), non-finite floats included (YAML's ``.inf``/``.nan``, JSON's
+``Infinity``: an ``lr`` of inf passes ``lr > 0`` and turns the weights to NaN two steps later), and
+what YAML/JSON produce (``"1e-3"`` strings, lists for ``betas``) is accepted. Re-exported by :mod:`mosaic.harness.train`.
 """
 from __future__ import annotations
 
 import dataclasses
+import math
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -16,6 +18,7 @@ from mosaic.harness.tracking import DEFAULT_TRACKING, TRACKERS
 SCHEDULES = ("cosine", "linear", "constant")
 PRECISIONS = ("fp32", "bf16")
 OPTIMIZERS = ("adamw", "adamw_no_bias_correction")  # the latter: MLX's AdamW (mosaic.harness.optim)
+FLOAT_KEYS = ("lr", "min_lr", "weight_decay", "betas", "grad_clip")  # each must be finite
 
 
 @dataclass
@@ -43,7 +46,7 @@ class TrainConfig:
     tracking: list[str] = field(default_factory=lambda: list(DEFAULT_TRACKING))
 
     @classmethod
-    def from_dict(cls, values: dict[str, Any]) -> "TrainConfig":
+    def from_dict(cls, values: dict[str, Any]) -> TrainConfig:
         """Build from a config section; unknown keys and bad values raise a ValueError naming them."""
         fields = {f.name: f for f in dataclasses.fields(cls)}
         reject_unknown_keys(values, fields, "TrainConfig")
@@ -64,6 +67,11 @@ class TrainConfig:
             if not ok:
                 raise ValueError(f"TrainConfig.{key} must be {rule}, got {getattr(self, key)!r}")
 
+        # first: every comparison below is False for NaN and True for the wrong infinity
+        for key in FLOAT_KEYS:
+            value = getattr(self, key)
+            need(all(math.isfinite(v) for v in (value if isinstance(value, (list, tuple)) else [value])),
+                 key, "finite")
         need(self.max_steps >= 1, "max_steps", ">= 1")
         need(self.lr > 0, "lr", "> 0")
         need(0 <= self.min_lr <= self.lr, "min_lr", f"in [0, lr={self.lr}]")

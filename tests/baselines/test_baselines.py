@@ -8,6 +8,7 @@ from collections import Counter
 import pytest
 import torch
 
+from mosaic import available_models, build_model
 from mosaic.baselines.ssm import (
     _CausalDepthwiseConv,
     _DecayMatrix,
@@ -17,7 +18,6 @@ from mosaic.baselines.ssm import (
     ssd_scan_sequential,
 )
 from mosaic.baselines.transformer import apply_rope, rope_cos_sin
-from mosaic import available_models, build_model
 
 VOCAB = 50
 SMALL = dict(vocab_size=VOCAB, n_layer=2, n_head=4, n_embd=32, block_size=32, dropout=0.0)

@@ -16,6 +16,7 @@ import torch
 import yaml
 
 from tests.conftest import REPO
+
 sys.path.insert(0, str(REPO))
 
 from benchmarks import bench_models, dag_time, flops  # noqa: E402

@@ -29,7 +29,7 @@ def test_dry_run_prints_every_command_and_checks_it_parses(tmp_path):
     assert list(commands) == ["tests", "bench", "dag", "torchrun"]
     assert commands["tests"].startswith("MOSAIC_TEST_DEVICE=cuda ") and " -m pytest " in commands["tests"]
     bench = commands["bench"]
-    assert "benchmarks/bench_models.py --preset gpt2 --device cuda --precision bf16" in bench
+    assert "benchmarks/bench_models.py --preset gpu --device cuda --precision bf16" in bench
     assert "--models mosaic transformer --only throughput generation" in bench
     assert "-m snakemake --cores all --configfile config/smoke.yaml --config device=cuda" in commands["dag"]
     assert "-m torch.distributed.run --standalone --nproc_per_node 1 " in commands["torchrun"]

@@ -45,14 +45,14 @@ def test_overfits_one_batch(name):
         y = (x * 7 + 3) % 37  # its logits are raw parameters, so it takes larger steps
         lr = 1e-1
     opt = torch.optim.Adam(model.parameters(), lr=lr)
-    for step in range(200):
+    for _step in range(200):
         _, loss = model(x, y)
         opt.zero_grad()
         loss.backward()
         opt.step()
         if loss.item() < 0.5:
             break
-    assert loss.item() < 0.5, f"{name}: loss {loss.item():.3f} after {step + 1} steps"
+    assert loss.item() < 0.5, f"{name}: loss {loss.item():.3f} after {_step + 1} steps"
 
 
 @pytest.mark.parametrize("name", all_models())

@@ -20,11 +20,10 @@ import torch
 from mosaic import LanguageModel, build_model, registry
 from mosaic.baselines.transformer import Transformer
 from mosaic.harness.checkpoint import CheckpointError
-from mosaic.harness.weights import LEGACY_WEIGHTS, WEIGHTS, WEIGHTS_SHA256
-from mosaic.interface import class_path
 from mosaic.harness.runs import load_run_model
 from mosaic.harness.train import TrainConfig, _default_loss, evaluate, load_trained, train
-from mosaic.interface import LMConfig
+from mosaic.harness.weights import LEGACY_WEIGHTS, WEIGHTS, WEIGHTS_SHA256
+from mosaic.interface import LMConfig, class_path
 from mosaic.model import MemoryMosaic
 from tests.conftest import TINY_T, TINY_VOCAB
 from tests.conftest import tiny_batch as get_batch

@@ -1,16 +1,23 @@
 """The trainer survives what happens to long jobs: SIGKILL, SIGTERM/SIGINT, damaged checkpoints,
-a second job on the same directory, NaN losses, and resuming into a run of another config.
+a second job on the same directory, NaN losses, resuming into a run of another config, a full
+disk, a failure before the first checkpoint, and the death of the Snakemake that started it.
 
-Process-level tests run this file as a worker (``python tests/test_reliability.py OUT JSON``,
-behaviour switched by environment variables), kill it, resume in the test process and compare
-the final weights bitwise with an uninterrupted run.
+Process-level tests run this file as a worker (``python tests/harness/test_reliability.py OUT
+JSON``, behaviour switched by environment variables), kill it (or its parent), resume in the test
+process and compare the final weights bitwise with an uninterrupted run. A full disk is a real
+write error: the file-size limit (``RLIMIT_FSIZE``; Python ignores SIGXFSZ, so a write past it
+fails with EFBIG inside torch's or safetensors' writer, as ENOSPC does on a full disk).
 """
 from __future__ import annotations
 
+import contextlib
+import errno
 import json
 import os
 import random
 import re
+import resource
+import shlex
 import signal
 import subprocess
 import sys
@@ -21,13 +28,13 @@ import pytest
 import torch
 import torch.nn as nn
 
-from mosaic.harness.checkpoint import load_checkpoint
+import mosaic.harness.train as train_module
+from mosaic.harness.checkpoint import SUPERVISOR_ENV, find_supervisors, is_snakemake, load_checkpoint
 from mosaic.harness.config import run_cli
-from mosaic.harness.train import (CheckpointError, RunLockedError, TrainConfig, TrainingInterrupted, load_trained,
-                          train)
-
+from mosaic.harness.train import CheckpointError, RunLockedError, TrainConfig, TrainingInterrupted, load_trained, train
 from tests.conftest import REPO, TinyLM
 from tests.conftest import tiny_batch as get_batch
+
 BASE = dict(max_steps=24, lr=1e-2, min_lr=1e-3, warmup_steps=2, eval_interval=8, eval_batches=2,
             checkpoint_interval=4, log_interval=3, seed=3, device="cpu", threads=1, progress=False)
 TIMING = {"tokens_per_s", "elapsed_s"}  # the only metrics allowed to differ between equal runs
@@ -146,7 +153,7 @@ def test_signal_checkpoints_at_end_of_step_and_exits_128_plus_signal(tmp_path, r
     [line] = error_lines(stderr)
     stopped = int(re.search(rf"error: {signal.Signals(signum).name}: .* stopped at step (\d+)/24", line)[1])
     assert load_checkpoint(out / "checkpoint.pt")["step"] == stopped
-    assert read_metrics(out)[-1]["step"] <= stopped and not (out / "model.pt").exists()
+    assert read_metrics(out)[-1]["step"] <= stopped and not (out / "model.safetensors").exists()
 
     resumed = make_model(seed=123)
     train(resumed, get_batch, out, cfg(checkpoint_interval=0))
@@ -202,9 +209,10 @@ def test_no_usable_checkpoint_is_one_clear_error(tmp_path):
 
 def test_truncated_final_weights_are_named_not_a_shape_mismatch(tmp_path):
     train(make_model(), get_batch, tmp_path, cfg(max_steps=4))
-    data = (tmp_path / "model.pt").read_bytes()
-    (tmp_path / "model.pt").write_bytes(data[:100])
-    with pytest.raises(CheckpointError, match=r"model\.pt is corrupt \(unreadable: .*\); delete it and"):
+    data = (tmp_path / "model.safetensors").read_bytes()
+    (tmp_path / "model.safetensors").write_bytes(data[:100])
+    with pytest.raises(CheckpointError, match=r"model\.safetensors is corrupt \(sha256 .* does not match "
+                                              r"model\.safetensors\.sha256: .*\); delete it and"):
         load_trained(make_model(), tmp_path)
 
 
@@ -221,13 +229,13 @@ def fresh(tmp_path: Path, name: str, **overrides) -> TinyLM:
 
 
 def test_rerun_with_fewer_steps_after_deleting_the_outputs_retrains(tmp_path, capfd):
-    """The issue's case: train 24 steps, delete done.json and model.pt (what Snakemake does before
-    it reruns a job whose params changed), rerun with max_steps=8: the 8-step model, not the
-    24-step one resumed from its checkpoint."""
+    """The issue's case: train 24 steps, delete done.json and model.safetensors (what Snakemake
+    does before it reruns a job whose params changed), rerun with max_steps=8: the 8-step model,
+    not the 24-step one resumed from its checkpoint."""
     out = tmp_path / "run"
     train(make_model(), get_batch, out, cfg(max_steps=24))
     (out / "done.json").unlink()
-    (out / "model.pt").unlink()
+    (out / "model.safetensors").unlink()
     rerun = make_model()
     done = train(rerun, get_batch, out, cfg(max_steps=8))
     err = capfd.readouterr().err
@@ -325,5 +333,188 @@ def test_same_seed_gives_same_metrics_and_provenance_is_recorded(tmp_path):
     assert {"python", "platform", "started_utc", "argv", "git_dirty"} <= set(prov)
 
 
+
+# -- a full disk: one OSError naming the file, the previous checkpoint intact ---------------------
+@contextlib.contextmanager
+def file_size_limit():
+    """Yields ``set_limit(bytes)``: writes past that offset fail with EFBIG (as on a full disk)
+    until the block ends."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_FSIZE)
+    assert signal.getsignal(signal.SIGXFSZ) == signal.SIG_IGN  # Python's default: EFBIG, no signal
+    try:
+        yield lambda limit: resource.setrlimit(resource.RLIMIT_FSIZE, (limit, hard))
+    finally:
+        resource.setrlimit(resource.RLIMIT_FSIZE, (soft, hard))
+
+
+def temporary_files(run_dir: Path) -> list[str]:
+    return sorted(p.name for p in run_dir.glob(".*.tmp*"))
+
+
+def test_disk_full_at_a_checkpoint_names_it_and_keeps_the_previous_one(tmp_path, reference):
+    out = tmp_path / "run"
+    with file_size_limit() as set_limit:
+        def fills_the_disk_after_step_4(split, step, generator):
+            if split == "train" and step == 5:
+                set_limit(8192)  # the checkpoint of step 8 (about 20 kB) no longer fits
+            return get_batch(split, step, generator)
+
+        with pytest.raises(OSError) as failure:
+            train(make_model(), fills_the_disk_after_step_4, out, cfg())
+    assert failure.value.errno == errno.EFBIG and failure.value.filename == str(out / "checkpoint.pt")
+    assert (out / "checkpoint.pt").stat().st_size > 8192  # the limit did bite the checkpoint write
+    assert load_checkpoint(out / "checkpoint.pt")["step"] == 4  # verified: intact
+    assert load_checkpoint(out / "checkpoint.prev.pt")["step"] == 4
+    assert temporary_files(out) == [] and not (out / "done.json").exists()
+    resumed = make_model(seed=123)
+    train(resumed, get_batch, out, cfg())
+    assert_same_weights(reference[0], resumed)
+    assert untimed_metrics(out) == reference[1]
+
+
+def test_disk_full_at_the_final_weights_leaves_no_half_set_of_final_files(tmp_path, reference, monkeypatch, capfd):
+    out = tmp_path / "run"
+    real_save = train_module.save_weights
+    with file_size_limit() as set_limit:
+        def save_on_a_full_disk(model, path):
+            set_limit(512)  # model.safetensors of TinyLM is about 1.6 kB
+            return real_save(model, path)
+
+        monkeypatch.setattr(train_module, "save_weights", save_on_a_full_disk)
+        with pytest.raises(OSError) as failure:
+            train(make_model(), get_batch, out, cfg())
+    assert failure.value.errno == errno.EFBIG and failure.value.filename == str(out / "model.safetensors")
+    left = {p.name for p in out.iterdir()}
+    assert not left & {"model.safetensors", "model.safetensors.sha256", "done.json"} and temporary_files(out) == []
+    assert load_checkpoint(out / "checkpoint.pt")["step"] == 24
+    monkeypatch.undo()
+    capfd.readouterr()
+    finished = make_model(seed=123)
+    train(finished, get_batch, out, cfg())  # no step trained again: the final checkpoint writes them
+    assert "resuming" in capfd.readouterr().err and "from step 24" in (out / "config.json").read_text().replace(
+        '"resumed_from_step": 24', "from step 24")
+    assert_same_weights(reference[0], load_trained(make_model(), out))
+    assert_same_weights(reference[0], finished)
+
+
+# -- nothing partial: a run that fails before its first checkpoint removes what it created ---------
+class OutOfMemory(RuntimeError):
+    """What torch's allocator raises, in a test that cannot afford a real one."""
+
+
+def runs_out_of_memory_at(at_step: int):
+    def get(split, step, generator):
+        if split == "train" and step == at_step:
+            raise OutOfMemory("DefaultCPUAllocator: can't allocate memory: you tried to allocate 10**12 bytes")
+        return get_batch(split, step, generator)
+    return get
+
+
+def test_a_failure_before_the_first_checkpoint_leaves_nothing_behind(tmp_path):
+    results = tmp_path / "results"
+    out = results / "runs" / "x"
+    with pytest.raises(OutOfMemory):  # the first step: config.json, metrics.jsonl, .lock, ... written
+        train(make_model(), runs_out_of_memory_at(0), out, cfg())
+    assert not results.exists()  # the directories it created went too
+
+    out.mkdir(parents=True)  # a directory of the user's: keeps exactly what it held
+    (out / "notes.txt").write_text("mine")
+    with pytest.raises(OutOfMemory):
+        train(make_model(), runs_out_of_memory_at(3), out, cfg(checkpoint_interval=4))
+    assert sorted(p.name for p in out.iterdir()) == ["notes.txt"]
+
+    with pytest.raises(OutOfMemory):  # after a checkpoint the run is kept, to be resumed
+        train(make_model(), runs_out_of_memory_at(6), out, cfg(checkpoint_interval=4))
+    assert load_checkpoint(out / "checkpoint.pt")["step"] == 4
+    assert {"config.json", "metrics.jsonl", ".lock", "notes.txt"} <= {p.name for p in out.iterdir()}
+
+
+def test_a_rerun_after_a_settings_change_that_fails_at_once_leaves_no_stale_files(tmp_path):
+    """The old run's files are removed when the new one starts afresh; if the new one then fails
+    before its first checkpoint, none of its own files stay either (and the old checkpoint cannot
+    be mistaken for the new run's)."""
+    out = tmp_path / "run"
+    train(make_model(), get_batch, out, cfg(max_steps=8))
+    with pytest.raises(OutOfMemory):
+        train(make_model(), runs_out_of_memory_at(1), out, cfg(max_steps=8, lr=2e-2))
+    assert [p.name for p in out.iterdir()] == [".lock"]  # the lock file is the old run's
+
+
+# -- the supervisor: a training whose Snakemake was SIGKILLed stops by itself ---------------------
+FAKE_PARENT = """import json, subprocess, sys, time
+with open(sys.argv[2], "w") as log:
+    subprocess.Popen(json.loads(sys.argv[1]), stdout=log, stderr=subprocess.STDOUT)
+time.sleep(600)
+"""
+
+
+@pytest.mark.parametrize("parent_name, mode, stops", [
+    ("snakemake", "auto", True),  # started by Snakemake (recognised by its command line)
+    ("parent.py", "parent", True),  # told to watch its direct parent (here the bash of the job)
+    ("parent.py", "auto", False),  # run by hand, e.g. under nohup: a dead parent changes nothing
+], ids=["snakemake_killed", "parent_mode", "other_parent_ignored"])
+def test_training_stops_with_a_checkpoint_when_its_snakemake_is_killed(tmp_path, reference, parent_name, mode, stops):
+    out, log, rc = tmp_path / "run", tmp_path / "job.log", tmp_path / "job.rc"
+    parent = tmp_path / "bin" / parent_name
+    parent.parent.mkdir()
+    parent.write_text(FAKE_PARENT)
+    worker = [sys.executable, __file__, str(out), "{}"]
+    if parent_name == "snakemake":  # as Snakemake runs a job: its shell runs the command
+        worker = ["bash", "-c", f"set -euo pipefail; {shlex.join(worker)}"]
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(REPO), "STEP_DELAY": "0.1", "NAN_AT_STEP": "",
+           SUPERVISOR_ENV: mode, "WORKER_RC": str(rc)}
+    proc = subprocess.Popen([sys.executable, str(parent), json.dumps(worker), str(log)], env=env, cwd=REPO)
+    try:
+        deadline = time.monotonic() + 120
+        while not (out / "checkpoint.pt").is_file():  # step 4
+            assert time.monotonic() < deadline and not rc.exists(), log.read_text() if log.exists() else "no log"
+            time.sleep(0.02)
+    finally:
+        proc.kill()  # SIGKILL: the parent alone, as `kill -9 <snakemake pid>`
+        proc.wait()
+    deadline = time.monotonic() + 120
+    while not (rc.is_file() and rc.read_text().strip()):
+        assert time.monotonic() < deadline, f"the orphaned job did not end: {log.read_text()[-2000:]}"
+        time.sleep(0.05)
+    stderr = log.read_text()
+    if not stops:
+        assert rc.read_text().strip() == "0" and (out / "done.json").is_file(), stderr[-2000:]
+        return
+    assert rc.read_text().strip() == "143", stderr[-2000:]
+    [line] = error_lines(stderr)
+    gone = rf"Snakemake \(pid {proc.pid}\)" if mode == "auto" else r"the parent process \(pid \d+\)"
+    stopped = int(re.fullmatch(rf"error: {gone} is gone: training of .* stopped at step (\d+)/24, checkpoint saved; "
+                               r"run the same command again to resume", line)[1])
+    assert load_checkpoint(out / "checkpoint.pt")["step"] == stopped < 24 and not (out / "done.json").exists()
+    resumed = make_model(seed=123)
+    train(resumed, get_batch, out, cfg())  # the lock was released: the rerun resumes
+    assert_same_weights(reference[0], resumed)
+    assert untimed_metrics(out) == reference[1]
+
+
+def test_which_processes_a_training_watches():
+    assert is_snakemake(["/usr/bin/python3", "-m", "snakemake", "--cores", "1"])
+    assert is_snakemake(["/opt/venv/bin/snakemake", "all"]) and is_snakemake(["python", "/venv/bin/snakemake"])
+    assert not is_snakemake(["/usr/bin/bash", "-c", "set -euo pipefail; snakemake --cores 1"])
+    assert not is_snakemake(["python", "-m", "mosaic", "stories", "train", "--out", "snakemake/runs/x"])
+    assert find_supervisors({SUPERVISOR_ENV: "off"}) == []
+    assert find_supervisors({}) == [] or "snakemake" in " ".join(sys.argv)  # none among pytest's ancestors
+    [parent] = find_supervisors({SUPERVISOR_ENV: "parent"})
+    assert parent.pid == os.getppid() and parent.alive()
+    [me] = find_supervisors({SUPERVISOR_ENV: str(os.getpid())})
+    assert me.alive()
+    with pytest.raises(ValueError, match="MOSAIC_SUPERVISOR must be auto, parent, off or a pid, got 'sometimes'"):
+        find_supervisors({SUPERVISOR_ENV: "sometimes"})
+    dead = subprocess.Popen([sys.executable, "-c", "pass"])
+    dead.wait()
+    with pytest.raises(ValueError, match=rf"MOSAIC_SUPERVISOR={dead.pid}: no such process"):
+        find_supervisors({SUPERVISOR_ENV: str(dead.pid)})
+
+
 if __name__ == "__main__":
-    run_cli(_worker_main, *sys.argv[1:3])
+    try:
+        run_cli(_worker_main, *sys.argv[1:3])
+    except SystemExit as exit_status:  # an orphan's status reaches nobody: write it down
+        if os.environ.get("WORKER_RC"):
+            Path(os.environ["WORKER_RC"]).write_text(f"{exit_status.code}\n")
+        raise

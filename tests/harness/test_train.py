@@ -10,12 +10,9 @@ from pathlib import Path
 import pandas as pd
 import pytest
 import torch
-import torch.nn as nn
-import torch.nn.functional as F
 
 from mosaic.harness.config import add_config_args, config_from_args, load_config, runtime_from_args
 from mosaic.harness.train import NonFiniteLossError, TrainConfig, load_trained, lr_at, make_optimizer, train
-
 from tests.conftest import REPO, TINY_B, TINY_T, TinyLM
 from tests.conftest import tiny_batch as get_batch
 
@@ -69,6 +66,24 @@ def test_train_config_rejects_unknown_and_bad_values():
     assert c.lr == 1e-3 and c.betas == (0.9, 0.999) and isinstance(c.min_lr, float)
 
 
+@pytest.mark.parametrize("bad", [float("inf"), float("-inf"), float("nan")], ids=["inf", "-inf", "nan"])
+def test_train_config_refuses_every_non_finite_float_by_name(bad):
+    """``lr: .inf`` passed ``lr > 0`` and turned the weights to NaN two steps later; NaN passes no
+    comparison, so every float field is checked for finiteness first, by name."""
+    import dataclasses
+
+    from mosaic.harness.train_config import FLOAT_KEYS
+
+    float_fields = [f.name for f in dataclasses.fields(TrainConfig) if "float" in str(f.type)]
+    assert sorted(float_fields) == sorted(FLOAT_KEYS)  # a new float field is checked too
+    for key in float_fields:
+        value = [0.9, bad] if key == "betas" else bad
+        with pytest.raises(ValueError, match=rf"TrainConfig\.{key} must be finite, got"):
+            TrainConfig.from_dict({"max_steps": 3, key: value})
+        with pytest.raises(ValueError, match=rf"TrainConfig\.{key} must be finite"):  # YAML/JSON strings
+            TrainConfig.from_dict({"max_steps": 3, key: [0.9, str(bad)] if key == "betas" else str(bad)})
+
+
 def test_weight_decay_only_on_matrices():
     model = TinyLM()
     opt = make_optimizer(model, cfg(weight_decay=0.1), torch.device("cpu"))
@@ -116,7 +131,7 @@ def test_resume_is_bitwise_identical(tmp_path):
     with pytest.raises(Killed):
         train(make_model(), dies_at_step_7, tmp_path / "resumed", cfg())
     ckpt = torch.load(tmp_path / "resumed" / "checkpoint.pt", weights_only=True)
-    assert ckpt["step"] == 5 and not (tmp_path / "resumed" / "model.pt").exists()
+    assert ckpt["step"] == 5 and not (tmp_path / "resumed" / "model.safetensors").exists()
     resumed = make_model(seed=123)  # different init: everything must come from the checkpoint
     train(resumed, get_batch, tmp_path / "resumed", cfg())
     for (name, a), (_, b) in zip(ref.state_dict().items(), resumed.state_dict().items()):
@@ -199,6 +214,34 @@ def test_run_cli_turns_errors_into_one_line(tmp_path):
                           cwd=REPO)
     assert proc.returncode == 2
     assert proc.stderr.strip() == "error: bad key max_stepz in exp.train"
+
+
+@pytest.mark.parametrize("raised, line", [
+    ("RuntimeError('[enforce fail at alloc_cpu.cpp:127] err == 0. DefaultCPUAllocator: can\\'t allocate memory: "
+     "you tried to allocate 19712000000000 bytes. Error code 12 (Cannot allocate memory)')",
+     "error: out of memory: tried to allocate 17.9 TiB (DefaultCPUAllocator); use a smaller batch_size, "
+     "block_size or model"),
+    ("MemoryError('Unable to allocate 48.4 GiB for an array with shape (100000000, 65) and data type int64')",
+     "error: out of memory: Unable to allocate 48.4 GiB for an array with shape (100000000, 65) and data type "
+     "int64; use a smaller batch_size, block_size or model"),
+    ("type('OutOfMemoryError', (RuntimeError,), {})('CUDA out of memory. Tried to allocate 2.00 GiB.\\nmore')",
+     "error: out of memory: CUDA out of memory. Tried to allocate 2.00 GiB. more; use a smaller batch_size, "
+     "block_size or model"),
+], ids=["cpu_allocator", "numpy", "cuda"])
+def test_run_cli_reports_out_of_memory_in_one_line(raised, line):
+    code = f"from mosaic.harness.config import run_cli\ndef main():\n    raise {raised}\nrun_cli(main)\n"
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=REPO)
+    assert (proc.returncode, proc.stderr.strip()) == (2, line)
+
+
+def test_run_cli_keeps_the_traceback_of_other_runtime_errors(capsys):
+    from mosaic.harness.config import run_cli
+
+    def bug():
+        raise RuntimeError("mat1 and mat2 shapes cannot be multiplied (4x16 and 32x11)")
+
+    with pytest.raises(RuntimeError, match="shapes cannot be multiplied"):
+        run_cli(bug)
 
 
 # -- plotting -------------------------------------------------------------------------------------

@@ -61,7 +61,7 @@ class PFAParams:
     max_string_len: int = 49
 
     @classmethod
-    def from_dict(cls, values: dict) -> "PFAParams":
+    def from_dict(cls, values: dict) -> PFAParams:
         reject_unknown_keys(values, cls, "PFA parameter")
         params = cls(**values)
         params.validate()

@@ -84,7 +84,8 @@ def cmd_ngram(args) -> int:
 
 def parse_overrides(pairs: list[str]) -> dict:
     """``["n_layer=2", "weight_decay=1e-05"]`` -> dict: integers, then floats (``1e-05`` too,
-    which YAML would keep as a string), then YAML scalars (``true``, ``rope``, ...)."""
+    which YAML would keep as a string), then YAML (``true``, ``rope``, ``[1, 2]``, ...); a value
+    YAML cannot read (``n_layer=[1,``) is one ValueError naming the override."""
     import yaml
 
     out = {}
@@ -98,6 +99,9 @@ def parse_overrides(pairs: list[str]) -> dict:
                 break
             except ValueError:
                 continue
+            except yaml.YAMLError as exc:  # (the last parser) e.g. "n_layer=[1,"
+                problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
+                raise ValueError(f"override {pair!r}: the value is not valid YAML ({problem})") from None
     return out
 
 

@@ -60,7 +60,7 @@ class IIDConfig:
     n_test: int = 250
 
     @classmethod
-    def from_dict(cls, values: dict) -> "IIDConfig":
+    def from_dict(cls, values: dict) -> IIDConfig:
         names = [f.name for f in dataclasses.fields(cls)]
         reject_unknown_keys(values, names, "regbench data.iid")
         cfg = cls(**values)
@@ -84,7 +84,7 @@ class DataConfig:
     iid: IIDConfig | None = None  # None: no iid_val / iid_test splits
 
     @classmethod
-    def from_dict(cls, values: dict) -> "DataConfig":
+    def from_dict(cls, values: dict) -> DataConfig:
         names = [f.name for f in dataclasses.fields(cls)]
         reject_unknown_keys(values, names, "regbench data")
         values = dict(values)
@@ -153,7 +153,7 @@ class RegBenchSplit:
             self._q_cache[i] = true_next_distributions(self.automata[i], self.sequence(i))
         return self._q_cache[i]
 
-    def subset(self, n: int, name: str | None = None) -> "RegBenchSplit":
+    def subset(self, n: int, name: str | None = None) -> RegBenchSplit:
         """The first ``n`` sequences (train pools are nested prefixes of one stream)."""
         if n > len(self):
             raise ValueError(f"split {self.name!r} has {len(self)} sequences, asked for {n}")
@@ -208,7 +208,7 @@ class RegBenchSplit:
         return summary
 
     @classmethod
-    def load(cls, path: str | Path, verify: bool = True) -> "RegBenchSplit":
+    def load(cls, path: str | Path, verify: bool = True) -> RegBenchSplit:
         """Read a split written by :meth:`save`. Any damage (a truncated or altered ``.npz``, an
         unreadable sidecar, arrays that do not form automata and sequences) is one ``ValueError``
         naming the file; with ``verify`` the file's sha256 and the content hash are checked

@@ -60,7 +60,7 @@ class Schedule:
 
     @classmethod
     def of(cls, n_train: int, batch_size: int, epochs: int, warmup_fraction: float = 0.1,
-           eval_every_epochs: int = 1) -> "Schedule":
+           eval_every_epochs: int = 1) -> Schedule:
         for key, v in [("n_train", n_train), ("batch_size", batch_size), ("epochs", epochs),
                        ("eval_every_epochs", eval_every_epochs)]:
             if isinstance(v, bool) or not isinstance(v, int) or v < 1:
@@ -275,7 +275,7 @@ def read_best(run_dir: str | Path, split: str) -> dict | None:
 
 def select_best(losses: list[float | None]) -> int:
     """Index of the lowest finite loss (ties: the first); ``None``/NaN never win."""
-    finite = [(l, i) for i, l in enumerate(losses) if l is not None and math.isfinite(l)]
+    finite = [(loss, i) for i, loss in enumerate(losses) if loss is not None and math.isfinite(loss)]
     if not finite:
         raise ValueError("no run has a finite validation loss to select on")
     return min(finite)[1]

@@ -40,7 +40,7 @@ scorecard resamples, one unit per test automaton).
 """
 from __future__ import annotations
 
-from typing import Callable, Sequence
+from collections.abc import Callable, Sequence
 
 import numpy as np
 

@@ -101,6 +101,11 @@ BANKS = dict(
         "Outside, the {crits1} were quiet, and inside, {h.name} slept {simile_snug}.",
         "[It was|That was] a {good} {day}, and {h.name} [would never forget it|remembered it for a long, long time].",
         "When {p.name} [turned out the light|said good night], {h.name} was already dreaming of the {lm3} and {dream}.",
+        "{h.name} [drew|painted] a picture of the {lm1} [before bed|after supper] and [hung|pinned] it [by|above] {h.his} bed.",
+        "That evening, {h.name} and {p_rel} ate {food.pl} and talked about the {crits1} by the {lm2}.",
+        "[In|Under] {h.poss} {color} blanket, {h.name} {whispered} good night to the moon, to the {crits1} and to {p_rel}.",
+        "{p.name} read {h.name} a story about {dream}, but {h.name} fell asleep before the end, {simile_happy}.",
+        "[Then|And then] {h.name} went home {adv_glad}, [skipping|humming|whistling] all the way past the {lm4}.",
     ),
     h_idea=(
         "Then {h.name} had [an idea|a clever idea|a good idea|a great idea|a wonderful idea].",

@@ -30,7 +30,7 @@ from __future__ import annotations
 
 import random
 import re
-from typing import Callable
+from collections.abc import Callable
 
 from mosaic.experiments.stories import events as ev
 from mosaic.experiments.stories import grammar as gr
@@ -151,7 +151,7 @@ class _Slots(dict):
     """A story's slots. The per-story entities are set up front; every other slot is built on first
     use from :data:`_FACTORIES` (a palette is drawn only if the story uses it)."""
 
-    story: "_Story"
+    story: _Story
 
     def __missing__(self, key: str):
         try:
@@ -207,7 +207,7 @@ def _per_use(options) -> Callable[[_Story], Pick]:
     return lambda st: Pick(options, st.rng)
 
 
-def _bank(templates, k: int | None = None) -> Callable[[_Story], "_Template"]:
+def _bank(templates, k: int | None = None) -> Callable[[_Story], _Template]:
     """A bank of sentence templates; with ``k``, the story uses only ``k`` of them (its refrain)."""
     if k is None:
         return lambda st: _Template(templates, st.render)
@@ -379,7 +379,7 @@ for _name, (_words, _k) in ev.LIST_SLOTS.items():
         _FACTORIES[_name] = (lambda n: lambda st: Pick([gr.past(v) for v in st.verb_bases(n)], st.rng))(_name)
         _FACTORIES[_name + "_ing"] = (lambda n: lambda st: Pick([gr.ing(v) for v in st.verb_bases(n)], st.rng))(_name)
     elif any("{" in w for w in _words):  # entries that hold slots ("that {daypart}")
-        _FACTORIES[_name] = (lambda w, k: lambda st: _Template([st.rng.choice(w) for _ in range(k)], st.render))(_words, _k)
+        _FACTORIES[_name] = (lambda w, k: lambda st: _Template([st.rng.choice(w) for _ in range(k)], st.render))(_words, _k)  # noqa: B023 (bound by the outer lambda)
     else:
         _FACTORIES[_name] = _palette(_words, _k)
 

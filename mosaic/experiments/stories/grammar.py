@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import random
 import re
-from typing import Callable
+from collections.abc import Callable
 
 from mosaic.experiments.stories import lexicon as lx
 

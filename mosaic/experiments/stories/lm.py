@@ -57,13 +57,18 @@ def stories_section(args: argparse.Namespace, needs: tuple[str, ...]) -> dict[st
 
 
 def parse_overrides(pairs: list[str]) -> dict[str, Any]:
-    """``["n_layer=2", "pos_encoding=rope"]`` -> dict; values are YAML scalars."""
+    """``["n_layer=2", "pos_encoding=rope"]`` -> dict; values are YAML (``[1, 2]``, ``.inf``, ...);
+    a value YAML cannot read (``n_layer=[1,``) is one ValueError naming the override."""
     out = {}
     for pair in pairs or []:
         key, sep, value = pair.partition("=")
-        if not sep or not key:
+        if not sep or not key.strip():
             raise ValueError(f"--set expects key=value, got {pair!r}")
-        out[key.strip()] = yaml.safe_load(value)
+        try:
+            out[key.strip()] = yaml.safe_load(value)
+        except yaml.YAMLError as exc:
+            problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
+            raise ValueError(f"override {pair!r}: the value is not valid YAML ({problem})") from None
     return out
 
 

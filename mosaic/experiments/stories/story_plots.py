@@ -2,9 +2,10 @@
 and a resolution, in the style of TinyStories.
 
 A plot is a sequence of *beats*; a beat is a tuple of alternative wordings (one is drawn per
-story). :data:`PARAGRAPH` starts a new paragraph and :data:`INTERLUDE` marks a place where the
-generator may insert a short sub-scene (a snack, a game, a creature met on the way, the weather)
-to reach the story's drawn length.
+story). :data:`PARAGRAPH` starts a new paragraph; an :class:`Interlude` marks a place where the
+generator may insert short sub-scenes (a snack, a game, a creature met on the way, the weather;
+:data:`SUBSCENES`) to reach the story's drawn length; an :class:`Opt` beat is a detail the
+generator may drop to fit that length (a :class:`Rare` one is written in only some stories).
 
 Wordings are templates in two layers. ``[a|b|c]`` picks one alternative at each use (``[very |]``
 makes a word optional); then ``str.format`` fills the slots that :mod:`.grammar` and
@@ -21,8 +22,8 @@ it, so that bare fragments such as "she asked" do not repeat across thousands of
 from __future__ import annotations
 
 import random
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable
 
 from mosaic.experiments.stories import lexicon as lx
 
@@ -92,7 +93,7 @@ INTRO = (
      "{h.name} was {h.a_desc}, and {h.name} lived {home} with {p_rel}.",
      "{opening}, {h.a_desc} lived {home}. [{h.His} name was {h.name}|Everyone called {h.him} {h.name}].",
      "{p.name} and {h.name}, {h.a_desc}, [had a home|lived together] {home}.",
-     "One {wday} morning, {h.name} woke up {home}. {h.name} was {h.a_desc}, and {p_rel} was [making breakfast|still asleep|singing a song].",
+     "[One {wday} morning|Early one {day}|On a {wday} {day}|One {month} morning], {h.name} woke up {home}. {h.name} was {h.a_desc}, and {p_rel} was [making breakfast|still asleep|singing a song].",
      "{h.name} was the {trait_sup} {h.kind} [in town|on the street|for miles around]. {h.name} lived {home} with {p_rel}.",
      "{opening}, {home}, {h.name} [lived|grew up] with {p_rel}. {h.name} was {h.a_desc}.",
      "[Everybody|Everyone] [in the village|on the street|in town] knew {h.name}, {h.a_desc} [who lived|who made {h.his} home|who had a home|who was living] {home}.",
@@ -946,7 +947,7 @@ PICNIC = Plot("picnic", (
     ("{h_idea} {h.name} put a few crumbs of {food2} [by the {lm3}|under the {lm3}|far away by the {lm3}] for the visitors.",
      '{p.name} {laughed} {adv_glad}. "There is enough for everyone, {h.name}," {p.name} {said}, and moved the blanket to the {lm3}.',
      "{f.name} and {h.name} {ran} after everything and brought it back, {simile_fast}."),
-    ("So the {crits1} had their own little picnic, and {h.name}, {f.name} and {p.name} had theirs.",
+    ("So the little visitors had their own picnic, and {h.name}, {f.name} and {p.name} had theirs.",
      "[Soon|Before long] everyone was eating: {h.name} and {f.name} on the blanket, and the little visitors by the {lm3}."),
     ("The {food.pl} {food.were} {tastes}, and the {food2} was the best {h.name} had ever had.",
      "{h.name} ate {food.pl} until {h.his} tummy was round, {simile_happy}."),
@@ -1057,7 +1058,7 @@ SUBSCENES_HOME = (
     "{h.name} played {instrument} music for {c.name}, who clapped {adv_glad} at the end.",
     "{h.name} found {a_household} under the {furniture} and gave it to {c.name}.",
     "{c.name} and {h.name} played the animal sounds game in the {room}. {c.name} {said} {sound_game}.",
-    "{c.name} and {h.name} [mixed|stirred] flour, eggs, milk and sugar in a big {color} bowl, and [soon|before long] the house smelled of {smell}.",
+    "{c.name} and {h.name} [mixed|stirred|whisked] [flour, eggs, milk and sugar|sugar, butter and flour|eggs, sugar and a pinch of salt] in a [big|deep|round] {color} bowl, and [soon|before long|after a while] the {room} smelled of {smell}.",
     "{c.name} [washed|dried|polished] the {household} while {h.name} [held|carried|fetched] {a_household}.",
     "{h.name} {made_craft} {a_craft} out of {material}, and {c.name} [said it was {adj_nice}|hung it on the {furniture}|{smiled} {adv_glad}].",
     '{h.name} {said}, "I want to make {a_craft} for {p.name}," and {c.name} [found|fetched] {material}.',

@@ -105,7 +105,7 @@ class ThreeMoonsData:
         train, val = select_triples(section["periods"], section["n_train_triples"], section["val_triple"])
         return cls(train, val, window=section["window"], samples_per_unit=section["samples_per_unit"],
                    max_start=section["max_start"], phase=section["phase"],
-                   batch_size=batch_size or section["train"]["batch_size"])
+                   batch_size=batch_size or section.get("train", {}).get("batch_size", cls.batch_size))
 
     def windows(self, periods: torch.Tensor, n: int, generator: torch.Generator,
                 length: int | None = None) -> torch.Tensor:

@@ -9,23 +9,41 @@ import re
 import subprocess
 import sys
 from collections import Counter
-from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
 
+from mosaic.experiments.regbench import (
+    DELIM_ID,
+    VOCAB_SIZE,
+    Automaton,
+    DataConfig,
+    EpochBatcher,
+    PFAParams,
+    RegBenchSplit,
+    decode,
+    encode,
+    evaluate_model,
+    evaluate_probs,
+    from_edges,
+    generate_all,
+    generate_split,
+    make_batch,
+    minimize,
+    ngram_probs,
+    random_batch,
+    sample_raw_automaton,
+    sample_sequence,
+    score_probs,
+    true_next_distributions,
+    uniform_letter_probs,
+)
+from mosaic.experiments.regbench.automaton import NO_EDGE, random_walk
+from mosaic.experiments.regbench.cli import main as cli_main
+from mosaic.experiments.regbench.dataset import automaton_rng
 from mosaic.harness.config import run_cli
 from mosaic.interface import IGNORE_INDEX
-from mosaic.experiments.regbench import (DELIM_ID, VOCAB_SIZE, Automaton, DataConfig, EpochBatcher, PFAParams,
-                             RegBenchSplit, decode, encode, evaluate_model, evaluate_probs,
-                             from_edges, generate_all, generate_split, make_batch, minimize,
-                             ngram_probs, random_batch, sample_raw_automaton, sample_sequence,
-                             score_probs, true_next_distributions, uniform_letter_probs)
-from mosaic.experiments.regbench.cli import main as cli_main
-from mosaic.experiments.regbench.automaton import NO_EDGE, random_walk
-from mosaic.experiments.regbench.dataset import automaton_rng
-
 from tests.conftest import REPO as ROOT
 
 

@@ -6,9 +6,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from mosaic.harness.claims import FAILS, HOLDS, INCONCLUSIVE, NOT_RUN
 from mosaic.experiments.regbench.claims import FIG11_PER_SEQUENCE, TABLE4_PER_SEQUENCE, claim_results
 from mosaic.experiments.regbench.report import PER_SEQUENCE_COLUMNS
+from mosaic.harness.claims import FAILS, HOLDS, INCONCLUSIVE, NOT_RUN
 
 N_TEST = 120  # test automata, one sequence each
 POSITIONS = 300  # positions per sequence

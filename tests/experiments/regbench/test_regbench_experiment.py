@@ -8,23 +8,29 @@ import math
 import os
 import subprocess
 import sys
-from pathlib import Path
 
 import pandas as pd
 import pytest
 import torch
 
-from mosaic.registry import trust_plugins
-
-from mosaic.harness.config import load_config
 from mosaic.experiments.regbench import DataConfig, generate_all, load_pools
-from mosaic.experiments.regbench.experiment import (BestCheckpoints, Schedule, evaluate_run, make_run_batches,
-                                        run_settings, select_best, select_runs, split_loss,
-                                        train_run)
+from mosaic.experiments.regbench.experiment import (
+    BestCheckpoints,
+    Schedule,
+    evaluate_run,
+    make_run_batches,
+    run_settings,
+    select_best,
+    select_runs,
+    split_loss,
+    train_run,
+)
 from mosaic.experiments.regbench.metrics import true_states
 from mosaic.experiments.regbench.report import compare_with_paper, fig11, table4
-
+from mosaic.harness.config import load_config
+from mosaic.registry import trust_plugins
 from tests.conftest import REPO as ROOT
+
 PLUGIN = "tests.fixtures.plugin_models:BigramLM"  # reaches the registry only by dotted path
 TINY_PFA = {"min_strings": 2, "max_strings": 4, "max_string_len": 10}
 METRIC_KEYS = {"acc_last_token", "tvd_last_token", "acc_all_positions", "tvd_all_positions", "acc_nodelim",
@@ -234,8 +240,8 @@ def test_select_runs_picks_lowest_val_loss_and_scores_it(runs, pools):
 
 
 def test_fig11_and_table4_outputs(runs, pools, tmp_path):
-    from mosaic.experiments.regbench.cli import ngram_table
     from mosaic.experiments.regbench import RegBenchSplit
+    from mosaic.experiments.regbench.cli import ngram_table
 
     ngram_csv = tmp_path / "ngram.csv"
     ngram_table(RegBenchSplit.load(pools / "test")).to_csv(ngram_csv, index=False)
@@ -270,11 +276,11 @@ def test_fig11_and_table4_outputs(runs, pools, tmp_path):
 def test_scorecard_reads_the_tables_fig11_and_table4_write(runs, pools, tmp_path):
     """C7/C8 from the files fig11 and table4 really write: the plug-in's selection, renamed
     `mosaic`, is compared with itself as the baseline (identical predictions: differences of 0)."""
-    from mosaic.harness.claims import VERDICTS
-    from mosaic.experiments.regbench.cli import ngram_table
     from mosaic.experiments.regbench import RegBenchSplit
     from mosaic.experiments.regbench.claims import FIG11_PER_SEQUENCE, TABLE4_PER_SEQUENCE, claim_results
+    from mosaic.experiments.regbench.cli import ngram_table
     from mosaic.experiments.regbench.report import read_selections
+    from mosaic.harness.claims import VERDICTS
 
     tables = tmp_path / "results" / "tables"
     ngram_csv = tmp_path / "ngram.csv"

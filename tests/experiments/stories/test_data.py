@@ -17,7 +17,6 @@ import pytest
 import torch
 
 from mosaic.experiments.stories import corpus, ood, stats, tokenizer, tokens
-from mosaic.experiments.stories import generator as story_generator
 from mosaic.experiments.stories.cli import main as cli
 from mosaic.experiments.stories.corpus import DataSourceError
 
