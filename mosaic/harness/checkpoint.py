@@ -18,6 +18,7 @@ Every load is ``torch.load(..., weights_only=True)``: a checkpoint is data, neve
 from __future__ import annotations
 
 import contextlib
+import copy
 import hashlib
 import json
 import os
@@ -211,25 +212,42 @@ def metrics_up_to(path: Path, up_to_step: int) -> list[str]:
 
 # -- run identity: which settings a run directory was trained with --------------------------------
 # TrainConfig keys that do not change the trained weights or the logged losses: how often the run
-# logs, evaluates and checkpoints, how many threads or which device run it, whether a bar is drawn.
+# logs, evaluates and checkpoints, how many threads or which device run it, whether a bar is drawn,
+# where metrics are mirrored, whether the step is compiled (the same math, up to float rounding).
 # A run may resume with other values of these; any other change starts the run afresh.
 NON_RESULT_KEYS = frozenset({"progress", "device", "threads", "eval_interval", "checkpoint_interval",
-                             "log_interval"})
+                             "log_interval", "tracking", "compile"})
 
 
 def run_identity(train_config: dict[str, Any], run_config: dict[str, Any] | None,
-                 model: torch.nn.Module) -> dict[str, Any]:
+                 model: torch.nn.Module, ignore: Sequence[str] = ()) -> dict[str, Any]:
     """Everything that determines a run's result, as plain JSON types: the trainer settings
     (less :data:`NON_RESULT_KEYS`), the experiment's run config (architecture, model config, data
     fingerprint, grid point, ...: whatever the caller passes) and the shape of every tensor of
     the model's state dict (a plug-in given no run config is still told apart by its shapes).
-    The seed is a trainer setting. Two runs with equal identities train the same model."""
+    The seed is a trainer setting. ``ignore``: dotted paths of run-config entries that do not
+    determine the result (a data path as typed, beside the data's fingerprint; an evaluation
+    section; cadence keys inside an experiment's own copy of its config): a run resumes whatever
+    they hold. Two runs with equal identities train the same model."""
     identity = {
         "train": {k: v for k, v in train_config.items() if k not in NON_RESULT_KEYS},
-        "run": run_config or {},
+        "run": _without(run_config or {}, ignore),
         "tensors": {name: list(t.shape) for name, t in model.state_dict().items()},
     }
     return json.loads(json.dumps(identity, sort_keys=True, default=str))  # plain types: weights_only loads it
+
+
+def _without(config: dict[str, Any], paths: Sequence[str]) -> dict[str, Any]:
+    """A deep copy of ``config`` less the entries at the dotted ``paths`` (absent ones are fine)."""
+    config = copy.deepcopy(config)
+    for path in paths:
+        *parents, last = path.split(".")
+        node = config
+        for key in parents:
+            node = node.get(key) if isinstance(node, dict) else None
+        if isinstance(node, dict):
+            node.pop(last, None)
+    return config
 
 
 def identity_digest(identity: dict[str, Any]) -> str:

@@ -202,12 +202,6 @@ def _clean(value: Any) -> Any:
     return None if isinstance(value, float) and not math.isfinite(value) else value
 
 
-def _identity_settings(cfg: TrainConfig) -> dict[str, Any]:
-    """The trainer settings a run identity records: where the curves are mirrored to (tracking)
-    changes no result, so a run resumes whatever trackers it is given."""
-    return {k: v for k, v in cfg.to_dict().items() if k != "tracking"}
-
-
 def _check_artifacts(artifacts: Mapping[str, str | Path | bytes]) -> dict[str, str | Path | bytes]:
     """Refuse (one line) artifact names that are not plain file names or that the trainer writes
     itself, and source files that do not exist, before anything is written."""
@@ -247,6 +241,7 @@ def train(
     on_eval: Callable[[int, float, nn.Module], None] | None = None,
     run_files: Sequence[str] = (),
     artifacts: Mapping[str, str | Path | bytes] | None = None,
+    identity_ignore: Sequence[str] = (),
 ) -> dict[str, Any]:
     """Train ``model`` for ``cfg.max_steps`` updates, resuming from ``out_dir/checkpoint.pt``.
 
@@ -273,7 +268,9 @@ def train(
     this process holds the run lock, the earlier run's files (:data:`RUN_FILES` and the
     experiment's own ``run_files`` globs, e.g. best checkpoints) are deleted and training starts
     afresh, with one line saying what changed: a rerun after a config change never returns the
-    old model. Nothing in ``out_dir`` is touched before the lock is held.
+    old model. Nothing in ``out_dir`` is touched before the lock is held. ``identity_ignore``:
+    dotted paths of ``run_config`` entries recorded for the reader but not part of the identity
+    (a data path as typed, when the data's fingerprint is there too).
     """
     if isinstance(cfg, dict):
         cfg = TrainConfig.from_dict(cfg)
@@ -291,7 +288,7 @@ def train(
         with run_lock(out_dir, ddp, device) as lock, GracefulStop(supervisors) as stop:
             try:
                 return _train(model, get_batch, out_dir, cfg, loss_fn or _default_loss, run_config, on_eval,
-                              run_files, artifacts, ddp, device, stop, state)
+                              run_files, artifacts, ddp, device, stop, state, tuple(identity_ignore))
             except BaseException:
                 if ddp.is_main and not state.keep:
                     _remove_created_files(out_dir, lock, run_files + tuple(glob.escape(a) for a in artifacts)
@@ -343,13 +340,13 @@ def _remove_empty_dirs(dirs: Sequence[Path]) -> None:
 
 def _train(model, get_batch, out_dir: Path, cfg: TrainConfig, loss_fn: LossFn, run_config, on_eval,
            run_files: tuple[str, ...], artifacts: dict[str, str | Path | bytes], ddp: Dist, device: torch.device,
-           stop: GracefulStop, state: _RunState) -> dict[str, Any]:
+           stop: GracefulStop, state: _RunState, identity_ignore: tuple[str, ...]) -> dict[str, Any]:
     if cfg.threads is not None:
         torch.set_num_threads(cfg.threads)
     model.to(device)
     optimizer = make_optimizer(model, cfg, device)
     num_params = sum(p.numel() for p in model.parameters())
-    identity = run_identity(_identity_settings(cfg), run_config, model)
+    identity = run_identity(cfg.to_dict(), run_config, model, identity_ignore)
     final_files = (DONE, WEIGHTS, WEIGHTS_SHA256, *artifacts)
 
     step, tokens, elapsed, ckpt_step = 0, 0, 0.0, None
@@ -386,6 +383,8 @@ def _train(model, get_batch, out_dir: Path, cfg: TrainConfig, loss_fn: LossFn, r
     ddp.barrier()
     ddp.seed_rank(cfg.seed * BATCH_SEED_STRIDE + step)  # rank 0's dropout stream is the checkpointed one
     wrapped = ddp.wrap(model, device)  # what the loss sees in training; ``model`` stays unwrapped
+    if cfg.compile:  # compiles the training forward (and its backward); state dicts stay ``model``'s
+        wrapped = torch.compile(wrapped)
     metrics_path = out_dir / METRICS
     kept_lines = metrics_up_to(metrics_path, step if ckpt_step is not None else -1)
     if ddp.is_main:

@@ -261,3 +261,42 @@ def test_save_figure_writes_png_pdf_csv(tmp_path):
     assert arch_color("mosaic") != arch_color("transformer")
     assert arch_color("MyNewNet") == arch_color("mynewnet")  # stable fallback colour
     assert not list(tmp_path.rglob(".*tmp*"))
+
+
+# -- compile: true ---------------------------------------------------------------------------------
+def test_compile_option_compiles_what_the_loss_sees_and_saves_the_plain_model(tmp_path, monkeypatch, capfd):
+    """``compile: true`` hands the module the loss is computed on to torch.compile (here a recorder
+    that returns it unchanged, so the run equals the plain one) and keeps checkpoints and final
+    weights those of the uncompiled model (no ``_orig_mod.`` keys); the setting is not part of the
+    run identity, so a run resumes with or without it."""
+    compiled = []
+
+    def fake_compile(module, **kwargs):
+        compiled.append(module)
+        return module
+
+    monkeypatch.setattr(torch, "compile", fake_compile)
+    plain, with_compile = tmp_path / "plain", tmp_path / "compiled"
+    train(make_model(), get_batch, plain, cfg(max_steps=4))
+    assert compiled == []
+    model = make_model()
+    train(model, get_batch, with_compile, cfg(max_steps=4, compile=True))
+    assert len(compiled) == 1 and compiled[0] is model
+    a, b = load_trained(make_model(), plain), load_trained(make_model(), with_compile)
+    assert all(torch.equal(a.state_dict()[k], v) for k, v in b.state_dict().items())
+    (with_compile / "done.json").unlink()
+    (with_compile / "model.safetensors").unlink()
+    capfd.readouterr()
+    train(make_model(), get_batch, with_compile, cfg(max_steps=4))  # without compile: resumed
+    assert "starting afresh" not in capfd.readouterr().err
+    assert len([r for r in read_metrics(with_compile) if r.get("step") == 1 and "train_loss" in r]) == 1
+
+
+@pytest.mark.slow
+def test_compile_option_trains_like_the_eager_model(tmp_path):
+    """The real torch.compile (inductor; minutes on a CPU): the same losses up to float rounding."""
+    train(make_model(), get_batch, tmp_path / "eager", cfg(max_steps=3))
+    train(make_model(), get_batch, tmp_path / "compiled", cfg(max_steps=3, compile=True))
+    eager = [r["train_loss"] for r in read_metrics(tmp_path / "eager") if "train_loss" in r]
+    compiled = [r["train_loss"] for r in read_metrics(tmp_path / "compiled") if "train_loss" in r]
+    assert compiled == pytest.approx(eager, rel=1e-4, abs=1e-5)

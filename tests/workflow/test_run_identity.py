@@ -119,6 +119,46 @@ def test_cli_rerun_with_another_lr_after_an_interruption_trains_that_lr(tmp_path
     assert json.loads((run / "config.json").read_text())["train"]["lr"] == 0.002
 
 
+def test_cli_rerun_with_another_cadence_or_data_path_spelling_resumes(tmp_path, data_dir):
+    """What does not change the result does not restart a run: another checkpoint interval (a
+    ``--set-train`` override), the data directory named by a relative path from elsewhere. The
+    resumed run ends bitwise equal to an uninterrupted one."""
+    run, fresh = tmp_path / "run", tmp_path / "fresh"
+    mosaic(*stories_train(data_dir, run, "max_steps=12", "checkpoint_interval=6"), cwd=tmp_path)
+    (run / "done.json").unlink()
+    (run / "model.safetensors").unlink()
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    relative = Path(os.path.relpath(data_dir, elsewhere))
+    rerun = mosaic(*stories_train(relative, run.resolve(), "max_steps=12", "checkpoint_interval=4"), cwd=elsewhere)
+    assert "starting afresh" not in rerun.stderr, rerun.stderr[-2000:]
+    mosaic(*stories_train(data_dir, fresh, "max_steps=12", "checkpoint_interval=6"), cwd=tmp_path)
+    assert_same_model(run, fresh)
+
+
+def test_three_moons_run_trained_by_hand_resumes_under_the_narrowed_section(tmp_path):
+    """Trained by hand with the whole config (evaluation keys, threads, cadence), then given only
+    the training keys with another log cadence (what Snakemake passes): resumed, not retrained."""
+    import yaml
+
+    section = yaml.safe_load((REPO / "config" / "config.yaml").read_text())["three_moons"]
+    smoke = yaml.safe_load((REPO / "config" / "smoke.yaml").read_text())["three_moons"]
+    for key, value in smoke.items():
+        section[key] = {**section[key], **value} if isinstance(value, dict) else value
+    section["train"].update(max_steps=6, checkpoint_interval=3, eval_interval=3)
+    run = tmp_path / "run"
+    args = ("three-moons", "train", "--heads", "1", "--out", str(run), "--device", "cpu", "--threads", "1")
+    mosaic(*args, "--config-json", json.dumps(section), cwd=tmp_path)
+    first = weights(run)
+    (run / "done.json").unlink()
+    (run / "model.safetensors").unlink()
+    narrowed = {k: v for k, v in section.items() if k not in ("eval", "threads")}
+    narrowed["train"] = {**section["train"], "log_interval": 1}
+    rerun = mosaic(*args, "--config-json", json.dumps(narrowed), cwd=tmp_path)
+    assert "starting afresh" not in rerun.stderr, rerun.stderr[-2000:]
+    assert all(torch.equal(first[k], v) for k, v in weights(run).items())
+
+
 # -- Snakemake -------------------------------------------------------------------------------------
 @pytest.fixture()
 def workflow_copy(tmp_path) -> Path:

@@ -221,14 +221,14 @@ def train_run(section: dict, arch: str, n_train: int, point: dict[str, Any], dat
     get_batch, _ = make_run_batches(splits, train_split, sched.batch_size, cfg.seed)
     torch.manual_seed(cfg.seed)
     model = build_model(arch, **model_cfg)  # a bad architecture stops before the run dir exists
-    out_dir = Path(out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
+    out_dir = Path(out_dir)  # made by the trainer once the run lock is held (removed if the run fails first)
     tracked = tracked_splits(splits, train_split)
     hook = BestCheckpoints(out_dir, {s: splits[s] for s in tracked}, sched.batch_size, sched)
     run = {"arch": arch, "model": model_cfg, "n_train": n_train, "point": point,
            "data": str(data_dir), "data_fingerprint": data_fingerprint(data_dir), "tracked": tracked,
            "schedule": dataclasses.asdict(sched)}
-    done = train(model, get_batch, out_dir, cfg, run_config=run, on_eval=hook, run_files=BestCheckpoints.RUN_FILES)
+    done = train(model, get_batch, out_dir, cfg, run_config=run, on_eval=hook, run_files=BestCheckpoints.RUN_FILES,
+                 identity_ignore=("data",))  # the path as typed; data_fingerprint identifies the data
     missing = [s for s in tracked if not (out_dir / f"best_{s}.pt").is_file()]
     if missing:
         raise ValueError(f"{out_dir}: no finite {missing} loss was ever seen, no best checkpoint")

@@ -123,7 +123,11 @@ def cmd_train(args: argparse.Namespace) -> int:
     run = {"arch": args.arch, "model": model_cfg, "batch_size": section["batch_size"], "data": str(args.data),
            "data_fingerprint": data_fingerprint(args.data), "hparams": args.hparams,
            "grid_point": point, "overrides": {**train_overrides, **model_overrides}}
-    final = train(model, get_batch, args.out, train_cfg, run_config=run, artifacts=tokenizer_artifacts(args.data))
+    # the data path as typed, the hparams file and the overrides restate what data_fingerprint,
+    # grid_point, the model config and the trainer settings hold: a rerun from another working
+    # directory, or with another cadence, resumes
+    final = train(model, get_batch, args.out, train_cfg, run_config=run, artifacts=tokenizer_artifacts(args.data),
+                  identity_ignore=("data", "hparams", "overrides"))
     print(json.dumps(final))
     return 0
 

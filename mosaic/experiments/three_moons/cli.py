@@ -29,6 +29,7 @@ from mosaic.experiments.three_moons.evaluate import evaluate_model, read_window_
 from mosaic.experiments.three_moons.figures import decoupling_table, plot_error_curves, plot_weights
 from mosaic.experiments.three_moons.model import ThreeMoonsModel, clipped_squared_error
 from mosaic.experiments.three_moons.transitions import transitions_table
+from mosaic.harness.checkpoint import NON_RESULT_KEYS
 from mosaic.harness.config import add_config_args, config_from_args, runtime_from_args
 from mosaic.harness.config import check_section as check_config_section
 from mosaic.harness.io import write_table
@@ -68,8 +69,12 @@ def cmd_train(args, section: dict, runtime: dict) -> None:
         x, y = batch
         return clipped_squared_error(model(x), y, clip)
 
+    # the section is recorded whole (evaluate and fig06 read it back); what does not train the
+    # model (evaluation settings, threads, the trainer's cadence keys) stays out of the identity,
+    # so a run trained by hand with the whole config resumes under Snakemake's narrowed one
+    ignore = ("section.eval", "section.threads", *(f"section.train.{k}" for k in sorted(NON_RESULT_KEYS)))
     done = train(model, data.get_batch, args.out, cfg, loss_fn=loss_fn,
-                 run_config={"experiment": SECTION, "heads": args.heads, "section": section})
+                 run_config={"experiment": SECTION, "heads": args.heads, "section": section}, identity_ignore=ignore)
     print(json.dumps(done))
 
 
