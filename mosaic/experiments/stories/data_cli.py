@@ -22,10 +22,12 @@ import argparse
 import json
 import sys
 
+import pandas as pd
+
 from mosaic.experiments.stories.corpus import DataSourceError, load_stories
 from mosaic.experiments.stories.ood import prepare_ood
 from mosaic.experiments.stories.stats import table2
-from mosaic.experiments.stories.tokens import prepare_story_data
+from mosaic.experiments.stories.tokens import head_stats_row, prepare_story_data
 from mosaic.harness.config import DEFAULT_CONFIG, deep_merge, describe_os_error, load_config
 from mosaic.harness.io import write_table
 
@@ -137,7 +139,10 @@ def run_data_command(args) -> int:
                   f"{vocab['size']} ({vocab['ids_unseen_in_train']} ids unseen in train), "
                   f"{meta['timing_s']['total']:.1f} s")
         elif args.command == "table2":
+            # each corpus whole, then its first 2,316 training stories (rates taken at equal counts)
             df = table2(args.data)
+            df = pd.concat([df, pd.DataFrame([head_stats_row(d) for d in args.data], columns=df.columns)],
+                           ignore_index=True)
             write_table(df, args.out)
             print(df.to_string(index=False))
         elif args.command == "prepare-ood":

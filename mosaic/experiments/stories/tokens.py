@@ -42,6 +42,7 @@ from mosaic.experiments.stories.tokenizer import (  # noqa: F401  (read_meta, en
     Tokenizer,
     check_tokenizer_record,
     encode_stories,
+    load_tokenizer,
     read_meta,
     tokenizer_fingerprint,
 )
@@ -336,3 +337,23 @@ def make_get_batch(data_dir: str | os.PathLike, batch_size: int, block_size: int
         return datasets[split].get_batch(batch_size, block_size, generator)
 
     return get_batch
+
+
+# -- Table 2 at a fixed story count ----------------------------------------------------------------
+COMPARISON_STORIES = 2316  # the count at which the embedded corpus is compared with TinyStories
+
+
+def head_stats_row(data_dir: str | os.PathLike, n_stories: int = COMPARISON_STORIES, split: str = "train") -> dict:
+    """A Table 2 row for the first ``n_stories`` stories of a prepared split, decoded from its
+    token file (GPT-2's BPE is lossless, so the text is the corpus's). The distinct and repeat rates
+    depend on how many stories they are taken over: this row compares corpora at equal counts."""
+    meta = read_meta(data_dir)
+    tok = load_tokenizer(data_dir)
+    ids = np.asarray(TokenDataset(data_dir, split).tokens, dtype=np.int64)
+    ends = np.flatnonzero(ids == tok.eot_id)[:n_stories]
+    starts = np.concatenate([[0], ends[:-1] + 1])
+    stories = [tok.decode(ids[a:b]) for a, b in zip(starts, ends)]
+    stream = tok.to_gpt2(ids[:ends[-1] + 1] if len(ends) else ids[:0])
+    row = split_stats(stories, ends - starts, stream, tok.vocab_size)
+    return {"corpus": meta["corpus"], "split": f"{split}, first {len(stories)}", **row}
+

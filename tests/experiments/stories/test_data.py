@@ -584,8 +584,10 @@ def test_table2_cli_writes_csv_and_md(data_dir, data_cfg, tmp_path):
     out = tmp_path / "tables" / "table2_corpus_stats"
     assert cli(["table2", "--data", str(data_dir), "--out", str(out)]) == 0
     df = pd.read_csv(out.with_suffix(".csv"))
-    assert list(df["split"]) == ["train", "val"] and list(df.columns) == stats.TABLE2_COLUMNS
+    assert list(df["split"]) == ["train", "val", "train, first 60"] and list(df.columns) == stats.TABLE2_COLUMNS
     assert out.with_suffix(".md").read_text().startswith("| corpus | split |")
+    assert df.iloc[2].drop("split").equals(df.iloc[0].drop("split"))  # all 60 training stories
+    df = df.iloc[:2]
     splits = corpus.load_story_splits(data_cfg)
     expected = stats.corpus_stats({s: splits[s] for s in ("train", "val")}, tokenizer.load_tokenizer(data_dir))
     assert df["tokens"].tolist() == expected["tokens"].tolist()
@@ -595,6 +597,20 @@ def test_table2_cli_writes_csv_and_md(data_dir, data_cfg, tmp_path):
     rates = stats.repeat_rates(splits["train"])
     assert df.loc[0, "word_repeat_rate"] == pytest.approx(rates[0])
     assert rates == pytest.approx(_repeat_rates_by_hand(splits["train"]))
+
+
+
+def test_table2_row_at_a_fixed_story_count_equals_the_stats_of_those_stories(data_dir, data_cfg):
+    """The comparison row (the first N training stories, decoded from the token file) equals the
+    statistics of the first N stories of the corpus as loaded, recomputed from their text."""
+    splits = corpus.load_story_splits(data_cfg)
+    row = tokens.head_stats_row(data_dir, n_stories=17)
+    expected = stats.corpus_stats({"train": splits["train"][:17]}, tokenizer.load_tokenizer(data_dir)).iloc[0]
+    assert row["split"] == "train, first 17" and row["stories"] == 17
+    for column in ("words", "tokens", "unique_tokens", "word_types", "words_per_story", "sentences",
+                   "four_gram_diversity", "distinct_sentence_rate", "word_repeat_rate", "bigram_repeat_rate",
+                   "mean_tokens_per_story", "max_tokens_per_story"):
+        assert row[column] == pytest.approx(expected[column]), column
 
 
 # ------------------------------------------------------------------------------ prompts, OOD
