@@ -245,10 +245,9 @@ def test_rerun_with_fewer_steps_after_deleting_the_outputs_retrains(tmp_path, ca
     assert_same_weights(load_trained(make_model(), out), rerun)
 
 
-def test_interrupted_run_rerun_with_another_lr_trains_that_lr(tmp_path, capfd):
-    """A run killed half way (checkpoint at step 12) and rerun with another lr trains the new lr
-    from step 0: its weights are bitwise those of a fresh run at that lr, never the old lr's."""
-    out = tmp_path / "run"
+
+def kill_at_step_13(out) -> None:
+    """Train ``cfg()`` into ``out`` and die (as if SIGKILLed) in step 13: the checkpoint holds step 12."""
 
     def stop_at_13(model, batch):
         if model.training and stop_at_13.calls == 13:
@@ -259,6 +258,13 @@ def test_interrupted_run_rerun_with_another_lr_trains_that_lr(tmp_path, capfd):
     stop_at_13.calls = 0
     with pytest.raises(Killed):
         train(make_model(), get_batch, out, cfg(), loss_fn=stop_at_13)
+
+
+def test_interrupted_run_rerun_with_another_lr_trains_that_lr(tmp_path, capfd):
+    """A run killed half way (checkpoint at step 12) and rerun with another lr trains the new lr
+    from step 0: its weights are bitwise those of a fresh run at that lr, never the old lr's."""
+    out = tmp_path / "run"
+    kill_at_step_13(out)
     assert load_checkpoint(out / "checkpoint.pt")["step"] == 12
     rerun = make_model()
     train(rerun, get_batch, out, cfg(lr=2e-2))
@@ -286,16 +292,7 @@ def test_run_config_or_model_change_retrains_and_cadence_change_resumes(tmp_path
     # device may also differ on resume, up to float round-off):
     # a run interrupted at step 12 resumes under other cadence settings and ends bitwise equal
     out = tmp_path / "cadence"
-
-    def stop_at_13(model, batch):
-        if model.training and stop_at_13.calls == 13:
-            raise Killed()
-        stop_at_13.calls += model.training
-        return model(*batch)[1]
-
-    stop_at_13.calls = 0
-    with pytest.raises(Killed):
-        train(make_model(), get_batch, out, cfg(), loss_fn=stop_at_13)
+    kill_at_step_13(out)
     capfd.readouterr()
     resumed = make_model()
     train(resumed, get_batch, out, cfg(log_interval=1, checkpoint_interval=2, eval_interval=6, progress=True))

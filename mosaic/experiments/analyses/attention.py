@@ -50,6 +50,17 @@ def _token_ids(batch) -> torch.Tensor:
     return batch
 
 
+def _next_windows(model, batch, T: int | None, device) -> tuple[torch.Tensor, int]:
+    """``batch`` as token ids on ``device``, and the common window length: the first batch sets it
+    (checked against the model's context), the others must match it."""
+    batch = _token_ids(batch).to(device, dtype=torch.long)
+    if T is None:
+        _check_context(model, batch.size(1))
+    elif batch.size(1) != T:
+        raise ValueError(f"all windows must have the same length, got {T} then {batch.size(1)}")
+    return batch, batch.size(1)
+
+
 def _last_rows(model: torch.nn.Module, batch: torch.Tensor, T: int, last_only: bool = True) -> torch.Tensor:
     """Batch-mean attention of ``batch`` (B, T): (L, H, T) last rows, or (L, H, T, T), float64 CPU."""
     maps = model.attention_maps(batch)  # (L, H, T, T), mean over the batch
@@ -79,12 +90,7 @@ def average_attention(
     T = None
     with Progress(total, desc, unit="windows") as bar:
         for batch in batches:
-            batch = _token_ids(batch).to(device, dtype=torch.long)
-            if T is None:
-                T = batch.size(1)
-                _check_context(model, T)
-            elif batch.size(1) != T:
-                raise ValueError(f"all windows must have the same length, got {T} then {batch.size(1)}")
+            batch, T = _next_windows(model, batch, T, device)
             part = _last_rows(model, batch, T, last_only) * batch.size(0)
             running = part if running is None else running + part
             n += batch.size(0)
@@ -126,12 +132,7 @@ def unit_attention(
     seen, T = 0, None
     with Progress(n_windows, desc, unit="windows") as bar:
         for batch in batches:
-            batch = _token_ids(batch).to(device, dtype=torch.long)
-            if T is None:
-                T = batch.size(1)
-                _check_context(model, T)
-            elif batch.size(1) != T:
-                raise ValueError(f"all windows must have the same length, got {T} then {batch.size(1)}")
+            batch, T = _next_windows(model, batch, T, device)
             if seen + batch.size(0) > n_windows:
                 raise ValueError(f"unit_attention was told of {n_windows} windows but got more")
             start = 0
