@@ -135,6 +135,11 @@ def available() -> bool:
 # Fewer query rows than this per unit (incremental decoding) are not worth the kernel's table
 # transpose and thread start.
 SLOT_KERNEL_MIN_ROWS = 256
+# The slot kernel is written for AVX2. Where PyTorch's own kernels run AVX-512, its SDPA flash
+# kernel over the slot table is faster: forward + backward at batch 8, 8 units, ctx 512, d 32, 896
+# slots, 52 ms against the kernel's 75 ms on a Xeon with AVX-512 (5 Dec 2026); on an AVX2 EPYC
+# the kernel was the faster (docs/performance.md, "Fast paths").
+SLOT_KERNEL_BEATS_SDPA = getattr(torch.backends.cpu, "get_cpu_capability", lambda: "AVX2")() not in ("AVX512",)
 
 
 def feature_kernel_applies(u: torch.Tensor, n_head: int) -> bool:
