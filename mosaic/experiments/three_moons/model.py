@@ -14,8 +14,10 @@ incremental decoding (:meth:`ThreeMoonsModel.forecast`).
 **Decoding convention.** The value of position t needs ``x_{t+1}``. When the next input arrives
 (a true observation or a generated prediction fed back), we fill in ``v_t = W_ψ x_{t+1}`` in the
 cache before computing the next output, so cached decoding equals recomputing the model on the
-growing sequence. (The official MLX cache leaves those values at zero, which inflates the error;
-see ``shared/notes/memory-mosaics-official.md`` §3 and gotcha 10.)
+growing sequence. (The official MLX code, facebookresearch/MemoryMosaics ``ThreeMoons/model.py``
+``ContextMemory`` and its cached ``generate``, leaves the value of the last context position and
+of every generated step at zero, since ``x_{t+1}`` never reaches the cache; those zeros still take
+part in the softmax, which inflates the forecast error.)
 """
 from __future__ import annotations
 
