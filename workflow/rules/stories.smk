@@ -181,11 +181,13 @@ rule fig09:
         story_data=STORY_DATA,
         tables=TABLES,
         runs=STORY_RUN_DIRS,
+        plugins=plugin_args(STORIES["architectures"]),
     log:
         f"{LOGS}/stories/fig09.log",
     shell:
         "python -m mosaic stories fig09 --runs {params.runs:q} --data {params.story_data:q} --out {output.png:q}"
-        " --losses {params.tables}/stories_final_losses --per-sequence {output.per_sequence:q} > {log:q} 2>&1"
+        " --losses {params.tables}/stories_final_losses --per-sequence {output.per_sequence:q} {params.plugins}"
+        " > {log:q} 2>&1"
 
 
 def continuation_runs(depth):

@@ -176,6 +176,7 @@ def read_metrics(run_dir: str | Path) -> pd.DataFrame:
 
 
 def cmd_fig09(args: argparse.Namespace) -> int:
+    trust_plugins_from(args)  # the per-sequence losses load every final model
     frames = []
     for run_dir in args.runs:
         spec = run_spec(run_dir)
@@ -309,6 +310,7 @@ def add_commands(sub) -> None:
     p.add_argument("--per-sequence", required=True,
                    help="table (.csv and .md) of each final model's loss on each fixed validation window")
     p.add_argument("--out", required=True)
+    add_plugin_args(p)
     p.set_defaults(func=cmd_fig09)
 
     p = add_config_args(sub.add_parser("continuations", help="Tables 1/5: continuations of the prompts"))

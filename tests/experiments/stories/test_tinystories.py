@@ -164,7 +164,8 @@ def test_overlay_prepares_tinystories_and_wikipedia_offline_and_reuses_the_cache
     # Table 2 of the real-text run
     assert cli(["table2", "--data", str(data), "--out", str(tmp_path / "table2")]) == 0
     table = pd.read_csv(tmp_path / "table2.csv")
-    assert table["corpus"].tolist() == ["TinyStories", "TinyStories"]
+    assert table["corpus"].tolist() == ["TinyStories"] * 3
+    assert table["split"].tolist() == ["train", "val", "train, first 39"]  # all 39: fewer than 2,316
     assert (table["word_types"] > 0).all() and table["distinct_sentence_rate"].between(0, 1).all()
 
 
