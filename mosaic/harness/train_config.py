@@ -40,7 +40,9 @@ class TrainConfig:
     device: str = "auto"  # cpu | cuda | cuda:N | auto
     threads: int | None = None  # torch.set_num_threads when given
     precision: str = "fp32"  # fp32 | bf16 (autocast; for GPU runs)
-    compile: bool = False  # torch.compile the training forward/backward (for GPUs: minutes to compile on a CPU)
+    # torch.compile the training forward/backward (for GPUs: minutes to compile on a CPU); dropout
+    # masks then come from inductor's generator, so a compiled run is not bitwise an eager one
+    compile: bool = False
     optimizer: str = "adamw"  # adamw | adamw_no_bias_correction (MLX's AdamW, the official three-moons code)
     progress: bool = True
     # where metrics.jsonl is mirrored live (mosaic.harness.tracking): tensorboard, wandb; [] = off

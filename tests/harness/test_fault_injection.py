@@ -90,6 +90,7 @@ def test_last_step_skips_a_torn_line_and_one_error_line_is_strict(fi, tmp_path):
 
 
 @pytest.mark.slow
+@pytest.mark.workflow
 def test_snakemake_kills_then_rerun_resume_identically(fi, tmp_path):
     lines = fi.snakemake_check(tmp_path, random.Random(1), STEPS, CHECKPOINT_INTERVAL)
     assert len(lines) == 3, lines
