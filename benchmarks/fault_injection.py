@@ -356,20 +356,23 @@ def _sigkill(bench: Bench, trial: Trial, out: Path) -> None:
         finish_and_compare(bench, trial, out, bench.reference())
 
 
+def _graceful_stop(bench: Bench, trial: Trial, out: Path, sig: signal.Signals) -> None:
+    """``sig`` at a random step: a checkpoint at the end of the step, exit 128 + ``sig``, one line
+    ``<SIG>: training of ...``; the rerun resumes identical."""
+    code = kill_at_random_step(bench, trial, out, sig)
+    if code is not None:
+        expect_one_line(trial, code, out.with_suffix(".log").read_text(), 128 + sig, f"{sig.name}: training of")
+        finish_and_compare(bench, trial, out, bench.reference())
+
+
 @fault("sigterm", "SIGTERM at a random step: checkpoint at the end of the step, exit 143, one line")
 def _sigterm(bench: Bench, trial: Trial, out: Path) -> None:
-    code = kill_at_random_step(bench, trial, out, signal.SIGTERM)
-    if code is not None:
-        expect_one_line(trial, code, out.with_suffix(".log").read_text(), 143, "SIGTERM: training of")
-        finish_and_compare(bench, trial, out, bench.reference())
+    _graceful_stop(bench, trial, out, signal.SIGTERM)
 
 
 @fault("sigint", "SIGINT (Ctrl-C) at a random step: checkpoint, exit 130, one line")
 def _sigint(bench: Bench, trial: Trial, out: Path) -> None:
-    code = kill_at_random_step(bench, trial, out, signal.SIGINT)
-    if code is not None:
-        expect_one_line(trial, code, out.with_suffix(".log").read_text(), 130, "SIGINT: training of")
-        finish_and_compare(bench, trial, out, bench.reference())
+    _graceful_stop(bench, trial, out, signal.SIGINT)
 
 
 @fault("double_sigterm", "SIGTERM twice: stop at once without a final checkpoint, resume from the last one")

@@ -182,6 +182,29 @@ def runtime_from_args(args: argparse.Namespace) -> dict[str, Any]:
     return runtime
 
 
+def parse_overrides(pairs: list[str] | None, numbers_first: bool = False) -> dict[str, Any]:
+    """``["n_layer=2", "pos_encoding=rope"]`` (``--set`` values) -> dict; values are YAML (``[1, 2]``,
+    ``.inf``, ...). ``numbers_first``: try ``int`` then ``float`` before YAML, so ``1e-05`` is a float
+    (YAML 1.1 keeps it a string). A value YAML cannot read (``n_layer=[1,``) is one ValueError
+    naming the override."""
+    parsers = (int, float, yaml.safe_load) if numbers_first else (yaml.safe_load,)
+    out: dict[str, Any] = {}
+    for pair in pairs or []:
+        key, sep, value = pair.partition("=")
+        if not sep or not key.strip():
+            raise ValueError(f"--set expects key=value, got {pair!r}")
+        for parse in parsers:
+            try:
+                out[key.strip()] = parse(value)
+                break
+            except ValueError:  # not an int / float: the next parser
+                continue
+            except yaml.YAMLError as exc:  # (the last parser) e.g. "n_layer=[1,"
+                problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
+                raise ValueError(f"override {pair!r}: the value is not valid YAML ({problem})") from None
+    return out
+
+
 def run_cli(main: Callable[..., Any], *args: Any, **kwargs: Any) -> None:
     """Call ``main`` and exit; our input errors become one line ``error: ...`` and exit code 2.
 

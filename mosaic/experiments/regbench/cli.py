@@ -33,7 +33,7 @@ from mosaic.experiments.regbench.experiment import evaluate_run, select_runs, tr
 from mosaic.experiments.regbench.metrics import evaluate_probs
 from mosaic.experiments.regbench.ngram import ngram_probs, uniform_letter_probs
 from mosaic.experiments.regbench.report import fig11, read_selections, table4
-from mosaic.harness.config import add_config_args, check_section, config_from_args, runtime_from_args
+from mosaic.harness.config import add_config_args, check_section, config_from_args, parse_overrides, runtime_from_args
 from mosaic.harness.io import write_json, write_table
 from mosaic.harness.runs import add_plugin_args, trust_plugins_from
 from mosaic.harness.train import resolve_device
@@ -82,29 +82,6 @@ def cmd_ngram(args) -> int:
     return 0
 
 
-def parse_overrides(pairs: list[str]) -> dict:
-    """``["n_layer=2", "weight_decay=1e-05"]`` -> dict: integers, then floats (``1e-05`` too,
-    which YAML would keep as a string), then YAML (``true``, ``rope``, ``[1, 2]``, ...); a value
-    YAML cannot read (``n_layer=[1,``) is one ValueError naming the override."""
-    import yaml
-
-    out = {}
-    for pair in pairs or []:
-        key, sep, value = pair.partition("=")
-        if not sep or not key.strip():
-            raise ValueError(f"--set expects key=value, got {pair!r}")
-        for parse in (int, float, yaml.safe_load):
-            try:
-                out[key.strip()] = parse(value)
-                break
-            except ValueError:
-                continue
-            except yaml.YAMLError as exc:  # (the last parser) e.g. "n_layer=[1,"
-                problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
-                raise ValueError(f"override {pair!r}: the value is not valid YAML ({problem})") from None
-    return out
-
-
 def _device(args) -> str:
     import torch
 
@@ -121,7 +98,7 @@ def cmd_train(args) -> int:
 
     section = config_from_args(args, "regbench")
     check_section(section, "regbench", partial=True)  # Snakemake passes the keys a run reads
-    done = train_run(section, args.arch, args.n_train, parse_overrides(args.set), args.data, args.out,
+    done = train_run(section, args.arch, args.n_train, parse_overrides(args.set, numbers_first=True), args.data, args.out,
                      runtime_from_args(args), progress=not args.no_progress)
     print(json.dumps(done))
     return 0

@@ -23,7 +23,6 @@ from typing import Any
 
 import pandas as pd
 import torch
-import yaml
 
 from mosaic.experiments.stories import (
     TokenDataset,
@@ -33,7 +32,7 @@ from mosaic.experiments.stories import (
     make_get_batch,
     read_meta,
 )
-from mosaic.harness.config import add_config_args, check_section, config_from_args, runtime_from_args
+from mosaic.harness.config import add_config_args, check_section, config_from_args, parse_overrides, runtime_from_args
 from mosaic.harness.io import write_table, write_text
 from mosaic.harness.plotting import arch_palette, new_figure, save_figure, set_style
 from mosaic.harness.runs import add_plugin_args, load_run_model, run_spec, trust_plugins_from
@@ -54,22 +53,6 @@ def stories_section(args: argparse.Namespace, needs: tuple[str, ...]) -> dict[st
     if missing:
         raise ValueError(f"config stories section lacks {missing} (needed by this step)")
     return section
-
-
-def parse_overrides(pairs: list[str]) -> dict[str, Any]:
-    """``["n_layer=2", "pos_encoding=rope"]`` -> dict; values are YAML (``[1, 2]``, ``.inf``, ...);
-    a value YAML cannot read (``n_layer=[1,``) is one ValueError naming the override."""
-    out = {}
-    for pair in pairs or []:
-        key, sep, value = pair.partition("=")
-        if not sep or not key.strip():
-            raise ValueError(f"--set expects key=value, got {pair!r}")
-        try:
-            out[key.strip()] = yaml.safe_load(value)
-        except yaml.YAMLError as exc:
-            problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
-            raise ValueError(f"override {pair!r}: the value is not valid YAML ({problem})") from None
-    return out
 
 
 def split_overrides(values: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:

@@ -353,9 +353,10 @@ def test_paper_sweep_resolves_in_dry_run():
 
 
 def test_cli_overrides_parse_numbers_yaml_cannot():
-    from mosaic.experiments.regbench.cli import parse_overrides
+    from mosaic.harness.config import parse_overrides  # as regbench's CLI calls it
 
-    assert parse_overrides(["n_layer=2", "weight_decay=1e-05", "lr=1.0e-3", "bias=true", "pos=rope"]) == \
+    assert parse_overrides(["n_layer=2", "weight_decay=1e-05", "lr=1.0e-3", "bias=true", "pos=rope"],
+                           numbers_first=True) == \
         {"n_layer": 2, "weight_decay": 1e-05, "lr": 1e-3, "bias": True, "pos": "rope"}
     with pytest.raises(ValueError, match="key=value"):
-        parse_overrides(["n_layer"])
+        parse_overrides(["n_layer"], numbers_first=True)
