@@ -14,8 +14,8 @@ reference op        fast path (``auto``)                        where
                     else fused look-ahead + normalisation       elsewhere (:mod:`.autograd`)
 ``kernel_smoothing``  causal SDPA on shifted sequences;         any device; on CPU with gradients the
                     no T×T matrix stored                        flash kernel is called directly
-``slot_attention``  C kernel over the slot table                x86-64 CPU without AVX-512 in torch, fp32,
-                                                                d % 16 == 0, >= 256 rows
+``slot_attention``  C kernel over the slot table                x86-64 CPU, fp32, >= 256 rows, d % 16 == 0
+                                                                (AVX2) or d % 32 == 0 (AVX-512)
                     else SDPA (two matmuls for <= 16 queries)   elsewhere
 ==================  ==========================================  ===========================================
 
@@ -98,7 +98,7 @@ class FastOps:
         # the slots are the same for every sequence: fold the batch into the query axis, so one
         # (H, B·T, d) x (H, N, d) attention runs instead of B copies of the table
         rows = q.transpose(0, 1).reshape(H, B * T, d)  # (H, B·T, d)
-        if cpu.SLOT_KERNEL_BEATS_SDPA and cpu.slot_kernel_applies(rows, K, V, dropout_p):
+        if cpu.slot_kernel_applies(rows, K, V, dropout_p):
             return cpu.slot_kernel(rows, K, V).view(B, T, H * d)
         if dropout_p == 0.0 and B * T <= FEW_SLOT_QUERIES:
             y = torch.softmax(torch.bmm(rows, K.transpose(1, 2)), dim=-1).bmm(V)  # (H, B·T, d)

@@ -1,11 +1,18 @@
-"""The package's C kernels for x86-64 CPUs (``mosaic/kernels/csrc/*.c`` and ``common.h``, AVX2 +
-FMA, fp32), their loader, and the autograd Functions that call them:
+"""The package's C kernels for x86-64 CPUs (``mosaic/kernels/csrc/*.c`` and its headers, fp32,
+AVX2 + FMA, or AVX-512 where PyTorch runs it), their loader, and the autograd Functions that call
+them:
 
 * :func:`feature_kernel` — keys (leaky average + normalisation) or values (look-ahead mix +
   normalisation) of eq. 7 in one pass over time each way (``csrc/features.c``);
 * :func:`slot_kernel` — the persistent memory's attention over its slot table: blocks of 48
-  queries scored against the whole table while it sits in cache, exact one-pass softmax, 6×16 FMA
-  register tiles; backward from the log-sum-exp (``csrc/slot_attention.c``).
+  queries scored against the whole table while it sits in cache, exact one-pass softmax, FMA
+  register tiles of 6×16 (AVX2) or 12×32 (AVX-512); backward from the log-sum-exp
+  (``csrc/slot_attention.c``, vector width from ``csrc/simd.h``).
+
+The instruction set is the one PyTorch's own kernels run here (``torch.backends.cpu.
+get_cpu_capability()``: ``AVX512`` builds with ``-mavx512f``, ``AVX2`` without), so that the slot
+kernel competes with a PyTorch SDPA of the same vector width; ``$MOSAIC_CPU_ISA`` (``avx2`` or
+``avx512``) overrides it, for tests and comparisons.
 
 The library is built with the system C compiler on first use into ``$MOSAIC_KERNEL_DIR`` (default
 ``~/.cache/mosaic/kernels``), named by a hash of the sources and flags, written to a temporary file
@@ -36,18 +43,24 @@ log = logging.getLogger(__name__)
 SOURCES = sorted((Path(__file__).with_name("csrc")).glob("*.c"))  # mosaic/kernels/csrc
 HEADERS = sorted((Path(__file__).with_name("csrc")).glob("*.h"))  # in the hash: they are compiled in
 CFLAGS = ["-O3", "-mavx2", "-mfma", "-shared", "-fPIC"]
+ISA_FLAGS = {"avx2": [], "avx512": ["-mavx512f"]}  # added to CFLAGS
+ISA_ENV = "MOSAIC_CPU_ISA"
 LIBS = ["-lpthread", "-lm"]
 OPENMP = "-fopenmp"
 
 _P, _L, _I, _F = ctypes.c_void_p, ctypes.c_long, ctypes.c_int, ctypes.c_float
 SIGNATURES = {  # argument types of every exported function, in the order of its C prototype
-    "slot_forward": [_P, _L, _L, _P, _P, _P, _L, _L, _P] + [_I] * 6,
-    "slot_backward": [_P, _L, _L, _P, _L, _L, _P, _L, _L, _P, _P, _P, _P, _P, _L, _L, _P, _P] + [_I] * 6,
+    "slot_forward": [_P, _L, _L, _P, _P, _P, _L, _L, _P] + [_I] * 5,
+    "slot_backward": [_P, _L, _L, _P, _L, _L, _P, _L, _L, _P, _P, _P, _P, _L, _L, _P, _P, _P] + [_I] * 5,
     "features_forward": [_I, _P, _L, _P, _P, _F, _P, _L, _L, _L, _P] + [_I] * 5,
     "features_backward": [_I, _P, _L, _P, _P, _F, _P, _P, _L, _L, _L, _P, _P, _P] + [_I] * 5,
+    "slot_tile_width": [],
 }
+RESTYPES = {"slot_tile_width": ctypes.c_int}
 _lib: ctypes.CDLL | None | bool = None  # None: not tried yet; False: unavailable
 _parallelism = "none"
+_isa = "none"
+_slot_width = 0  # the column multiple of the slot kernel's tiles (16 with AVX2, 32 with AVX-512)
 
 
 def kernel_dir() -> Path:
@@ -58,6 +71,18 @@ def _cpu_has_avx2() -> bool:
     if platform.machine().lower() not in ("x86_64", "amd64"):
         return False
     return torch.backends.cpu.get_cpu_capability() in ("AVX2", "AVX512")
+
+
+def isa() -> str:
+    """The instruction set the kernels are built for: ``$MOSAIC_CPU_ISA`` if set, else ``avx512``
+    where PyTorch runs AVX-512 here, else ``avx2``."""
+    want = os.environ.get(ISA_ENV)
+    if want is not None and want not in ISA_FLAGS:
+        raise ValueError(f"{ISA_ENV} must be one of {sorted(ISA_FLAGS)}, got {want!r}")
+    torch_runs_avx512 = torch.backends.cpu.get_cpu_capability() == "AVX512"
+    if want == "avx512" and not torch_runs_avx512:
+        raise ValueError(f"{ISA_ENV}=avx512, but PyTorch does not run AVX-512 on this CPU")
+    return want or ("avx512" if torch_runs_avx512 else "avx2")
 
 
 def _torch_uses_libgomp() -> bool:
@@ -97,33 +122,46 @@ def _load(flags: list[str]) -> ctypes.CDLL:
 
 def library() -> ctypes.CDLL | None:
     """The loaded kernels (building them if needed), or None where they are not available."""
-    global _lib, _parallelism
+    global _lib, _parallelism, _isa, _slot_width
     if _lib is None:
         _lib = False
         if os.environ.get("MOSAIC_CPU_KERNELS", "1") == "0" or not _cpu_has_avx2():
             return None
+        target_isa = isa()
+        flags = CFLAGS + ISA_FLAGS[target_isa]
         lib = None
         if _torch_uses_libgomp():  # join PyTorch's OpenMP workers (csrc/common.h says why)
             try:
-                lib, how = _load(CFLAGS + [OPENMP]), "OpenMP (PyTorch's threads)"
+                lib, how = _load(flags + [OPENMP]), "OpenMP (PyTorch's threads)"
             except (OSError, RuntimeError) as err:
                 log.info("OpenMP build of the mosaic CPU kernels failed, using POSIX threads: %s", err)
         try:
             if lib is None:
-                lib, how = _load(CFLAGS), "POSIX threads"
+                lib, how = _load(flags), "POSIX threads"
         except (OSError, RuntimeError) as err:
             log.warning("mosaic CPU kernels unavailable, using the PyTorch paths: %s", err)
             return None
         for name, argtypes in SIGNATURES.items():
             fn = getattr(lib, name)
-            fn.argtypes, fn.restype = argtypes, None
-        _lib, _parallelism = lib, how
+            fn.argtypes, fn.restype = argtypes, RESTYPES.get(name)
+        _lib, _parallelism, _isa, _slot_width = lib, how, target_isa, lib.slot_tile_width()
     return _lib or None
 
 
 def parallelism() -> str:
     """How the loaded kernels run in parallel: PyTorch's OpenMP threads, POSIX threads, or none."""
     return _parallelism if library() is not None else "none"
+
+
+def slot_width() -> int:
+    """The slot kernel's column multiple (16 with AVX2, 32 with AVX-512): the head dimension must
+    be a multiple of it, and the slot table is padded to one. 0 where the kernels are unavailable."""
+    return _slot_width if library() is not None else 0
+
+
+def built_isa() -> str:
+    """The instruction set of the loaded kernels (``avx2``, ``avx512``), or ``none``."""
+    return _isa if library() is not None else "none"
 
 
 def available() -> bool:
@@ -135,11 +173,10 @@ def available() -> bool:
 # Fewer query rows than this per unit (incremental decoding) are not worth the kernel's table
 # transpose and thread start.
 SLOT_KERNEL_MIN_ROWS = 256
-# The slot kernel is written for AVX2. Where PyTorch's own kernels run AVX-512, its SDPA flash
-# kernel over the slot table is faster: forward + backward at batch 8, 8 units, ctx 512, d 32, 896
-# slots, 52 ms against the kernel's 75 ms on a Xeon with AVX-512 (5 Dec 2026); on an AVX2 EPYC
-# the kernel was the faster (docs/performance.md, "Fast paths").
-SLOT_KERNEL_BEATS_SDPA = getattr(torch.backends.cpu, "get_cpu_capability", lambda: "AVX2")() not in ("AVX512",)
+# The slot kernel is built for the vector width PyTorch runs (see isa()): an AVX2-only kernel lost
+# to the AVX-512 SDPA flash kernel on a Xeon with AVX-512 (75 against 52 ms forward + backward at
+# batch 8, 8 units, ctx 512, d 32, 896 slots); built for AVX-512 it takes 51 against SDPA's 56-58
+# ms there, and the AVX2 build beat SDPA on an AVX2 EPYC (docs/performance.md, "Fast paths").
 
 
 def feature_kernel_applies(u: torch.Tensor, n_head: int) -> bool:
@@ -151,7 +188,8 @@ def feature_kernel_applies(u: torch.Tensor, n_head: int) -> bool:
 def slot_kernel_applies(q: torch.Tensor, K: torch.Tensor, V: torch.Tensor, dropout_p: float) -> bool:
     """Whether :func:`slot_kernel` takes queries ``q`` (H, M, d) over slots ``K``, ``V`` (H, N, d)."""
     return (dropout_p == 0.0 and q.device.type == "cpu" and q.dtype == K.dtype == V.dtype == torch.float32
-            and q.size(-1) % 16 == 0 and q.stride(-1) == 1 and q.size(1) >= SLOT_KERNEL_MIN_ROWS and available())
+            and q.stride(-1) == 1 and q.size(1) >= SLOT_KERNEL_MIN_ROWS and available()
+            and q.size(-1) % _slot_width == 0)  # _slot_width is set once available() has loaded the library
 
 
 # -- the feature kernels (csrc/features.c) ---------------------------------------------------------
@@ -159,7 +197,7 @@ class _FeatureKernel(torch.autograd.Function):
     """Keys (``kind="key"``: ``α k̄_t/(‖k̄_t‖+ε)``, ``k̄_t = u_t + λ k̄_{t-1}``) or values
     (``kind="value"``: ``α v̄_t/(‖v̄_t‖+ε)``, ``v̄_t = u_t + λ u_{t+1}``, 0 after the end) of
     ``u`` (B, T, C): one pass over time forward, one each way backward; only the (B, H, T) norms
-    are kept. Returns (B, H, T, d), contiguous."""
+    are kept. Returns (B, H, T, d), a view of a contiguous (B, T, H, d) tensor."""
 
     @staticmethod
     def forward(ctx, u, lam, alpha, n_head, kind, eps):
@@ -167,7 +205,9 @@ class _FeatureKernel(torch.autograd.Function):
         d = C // n_head
         u = u.contiguous()
         lam, alpha = lam.detach().float().contiguous(), alpha.detach().float().contiguous()
-        out = u.new_empty(B, n_head, T, d)
+        # (B, H, T, d) as a view of a (B, T, H, d) tensor: the layout the CPU flash kernel reads
+        # without a copy, and in which the persistent memory's (H, B·T, d) queries are a view
+        out = u.new_empty(B, T, n_head, d).transpose(1, 2)
         norm = u.new_empty(B, n_head, T)
         library().features_forward(kind == "value", u.data_ptr(), C, lam.data_ptr(), alpha.data_ptr(), eps,
                                    out.data_ptr(), out.stride(0), out.stride(1), out.stride(2), norm.data_ptr(),
@@ -202,14 +242,6 @@ def feature_kernel(u: torch.Tensor, lam: torch.Tensor, alpha: torch.Tensor, n_he
 
 
 # -- the slot kernel (csrc/slot_attention.c) -------------------------------------------------------
-def _padded_transpose(x: torch.Tensor, n_pad: int) -> torch.Tensor:
-    """(H, N, d) -> (H, d, n_pad), zeros past N."""
-    H, N, d = x.shape
-    out = x.new_zeros(H, d, n_pad)
-    out[:, :, :N] = x.transpose(1, 2)
-    return out
-
-
 class _SlotAttention(torch.autograd.Function):
     """``softmax(q Kᵀ) V`` per unit; forward keeps the output and each row's log-sum-exp (H, M)."""
 
@@ -217,33 +249,29 @@ class _SlotAttention(torch.autograd.Function):
     def forward(ctx, q, K, V):
         H, M, d = q.shape
         N = K.size(1)
-        n_pad = -(-N // 16) * 16
         K, V = K.contiguous(), V.contiguous()
-        Kt = _padded_transpose(K, n_pad)  # held in a name: the kernel reads it through a pointer
         out = q.new_empty(M, H, d)  # units concatenated: (M, H·d) is a view
         lse = q.new_empty(H, M)
-        library().slot_forward(q.data_ptr(), q.stride(0), q.stride(1), Kt.data_ptr(), V.data_ptr(),
-                               out.data_ptr(), d, H * d, lse.data_ptr(), H, M, N, n_pad, d, torch.get_num_threads())
-        ctx.save_for_backward(q, K, Kt, V, out, lse)  # Kt is small (H, d, N): kept, not rebuilt
+        library().slot_forward(q.data_ptr(), q.stride(0), q.stride(1), K.data_ptr(), V.data_ptr(),
+                               out.data_ptr(), d, H * d, lse.data_ptr(), H, M, N, d, torch.get_num_threads())
+        ctx.save_for_backward(q, K, V, out, lse)
         return out.view(M, H * d)
 
     @staticmethod
     @once_differentiable
     def backward(ctx, g):
-        q, K, Kt, V, out, lse = ctx.saved_tensors
+        q, K, V, out, lse = ctx.saved_tensors
         H, M, d = q.shape
-        N, n_pad = K.size(1), Kt.size(2)
+        N = K.size(1)
         g = g.contiguous()
         threads = torch.get_num_threads()
-        Vt = _padded_transpose(V, n_pad)
-        grad_q = torch.empty_like(q)
-        grad_K = q.new_zeros(threads, H, N, d)  # one accumulator per thread, summed below
-        grad_V = q.new_zeros(threads, H, N, d)
+        grad_q, grad_K, grad_V = torch.empty_like(q), torch.empty_like(K), torch.empty_like(V)
+        scratch = q.new_empty(threads, 2, H, N, d)  # the threads' dK, dV accumulators (zeroed in C)
         library().slot_backward(q.data_ptr(), q.stride(0), q.stride(1), g.data_ptr(), d, H * d,
-                                out.data_ptr(), d, H * d, lse.data_ptr(), K.data_ptr(), Kt.data_ptr(), Vt.data_ptr(),
+                                out.data_ptr(), d, H * d, lse.data_ptr(), K.data_ptr(), V.data_ptr(),
                                 grad_q.data_ptr(), grad_q.stride(0), grad_q.stride(1), grad_K.data_ptr(),
-                                grad_V.data_ptr(), H, M, N, n_pad, d, threads)
-        return grad_q, grad_K.sum(0), grad_V.sum(0)
+                                grad_V.data_ptr(), scratch.data_ptr(), H, M, N, d, threads)
+        return grad_q, grad_K, grad_V
 
 
 def slot_kernel(q: torch.Tensor, K: torch.Tensor, V: torch.Tensor) -> torch.Tensor:

@@ -22,12 +22,40 @@ KERNEL_HERE = (platform.machine().lower() in ("x86_64", "amd64")
                and (shutil.which("cc") or shutil.which("gcc")) is not None
                and os.environ.get("MOSAIC_CPU_KERNELS", "1") != "0")
 needs_kernel = pytest.mark.skipif(not KERNEL_HERE, reason="needs x86-64 with AVX2 and a C compiler")
+# every instruction set the kernels can be built for here: AVX2, and AVX-512 where PyTorch runs it
+ISAS_HERE = ["avx2", "avx512"] if torch.backends.cpu.get_cpu_capability() == "AVX512" else ["avx2"]
 
 
 @pytest.fixture(autouse=True)
 def kernel_for_any_size(monkeypatch):
     """The kernel on every size tested here (in the model, small query counts go elsewhere)."""
     monkeypatch.setattr(ck, "SLOT_KERNEL_MIN_ROWS", 1)
+
+
+@pytest.fixture(params=ISAS_HERE)
+def isa(request, monkeypatch):
+    """The kernels built for one instruction set (the library of the others is restored after)."""
+    for name in ("_lib", "_isa", "_slot_width", "_parallelism"):
+        monkeypatch.setattr(ck, name, getattr(ck, name))
+    monkeypatch.setattr(ck, "_lib", None)
+    monkeypatch.setenv(ck.ISA_ENV, request.param)
+    if KERNEL_HERE:
+        assert ck.available() and ck.built_isa() == request.param
+    return request.param
+
+
+@pytest.fixture
+def kernel_calls(monkeypatch):
+    """A list that records every call of the slot kernel through the switch."""
+    calls = []
+    real = ck.slot_kernel
+
+    def spy(*args):
+        calls.append(args[0].shape)
+        return real(*args)
+
+    monkeypatch.setattr(ck, "slot_kernel", spy)
+    return calls
 
 
 def slot_attention(q, K, V, dropout_p=0.0):
@@ -71,32 +99,38 @@ def assert_close(a, b, tol=1e-5):
 
 
 @needs_kernel
-def test_kernel_is_built_and_taken_here():
-    """On a machine like CI's the fast path must be the one tested, not silently skipped."""
+def test_kernel_is_built_and_taken_here(kernel_calls):
+    """On a machine like CI's the fast path must be the one tested, not silently skipped: built
+    for the instruction set PyTorch runs here, and called by the switch."""
     assert ck.available()
+    assert ck.built_isa() == ("avx512" if torch.backends.cpu.get_cpu_capability() == "AVX512" else "avx2")
     q, K, V, _ = inputs(2, 8, 5, 32)
     assert uses_kernel(q, K, V)
+    slot_attention(q, K, V)
+    assert kernel_calls == [(2, 8, 32)]
 
 
 @needs_kernel
 @pytest.mark.parametrize("H,M,N,d", [
-    (2, 50, 37, 32),     # rows and slots not multiples of the 6-row tile or the 16-slot padding
+    (2, 50, 37, 32),     # rows and slots not multiples of the row tile or the slot padding
     (8, 300, 896, 32),   # the default size's table; rows span several 48-row work items
-    (3, 101, 200, 64),   # two 32-column passes
-    (2, 7, 5, 16),       # fewer slots than one padded block
+    (3, 101, 200, 64),   # two or four column passes
+    (2, 97, 230, 32),    # a last backward chunk of 38 slots (chunks of 192), rows past 2 items
+    (2, 7, 5, 16),       # fewer slots than one padded block (AVX-512: d = 16 goes to SDPA)
     (1, 1, 3, 16),       # one query (incremental decoding)
 ])
-def test_kernel_equals_explicit_softmax(H, M, N, d):
+def test_kernel_equals_explicit_softmax(H, M, N, d, isa, kernel_calls):
     q, K, V, g = inputs(H, M, N, d, q_scale=2.0)
-    assert uses_kernel(q, K, V)
+    assert uses_kernel(q, K, V) == (d % ck.slot_width() == 0)
     got = value_and_grads(slot_attention, q, K, V, g)
     want = value_and_grads(explicit, q, K, V, g)
     for a, b in zip(got, want):
         assert_close(a, b)
+    assert len(kernel_calls) == (d % ck.slot_width() == 0)
 
 
 @needs_kernel
-def test_kernel_handles_large_logits_and_strided_queries():
+def test_kernel_handles_large_logits_and_strided_queries(isa, kernel_calls):
     # logits spread over hundreds: most weights underflow to 0, none may become NaN or inf;
     # queries given as a heads-major view of a (M, H, d) tensor (row stride H·d)
     H, M, N, d = 4, 40, 64, 32
@@ -105,6 +139,35 @@ def test_kernel_handles_large_logits_and_strided_queries():
     assert q_strided.stride(1) == H * d and uses_kernel(q_strided, K, V)
     for a, b in zip(value_and_grads(slot_attention, q_strided, K, V, g), value_and_grads(explicit, q, K, V, g)):
         assert_close(a, b)
+    assert kernel_calls
+
+
+@needs_kernel
+def test_instruction_sets_give_the_same_values():
+    """The AVX2 and AVX-512 builds sum in the same order (only the tiles' shapes differ)."""
+    if len(ISAS_HERE) < 2:
+        pytest.skip("PyTorch does not run AVX-512 here")
+    q, K, V, g = inputs(2, 130, 300, 32, q_scale=2.0)
+    results = {}
+    for name in ISAS_HERE:
+        with pytest.MonkeyPatch.context() as mp:
+            for attr in ("_lib", "_isa", "_slot_width", "_parallelism"):
+                mp.setattr(ck, attr, getattr(ck, attr))
+            mp.setattr(ck, "_lib", None)
+            mp.setenv(ck.ISA_ENV, name)
+            results[name] = value_and_grads(ck.slot_kernel, q, K, V, g)
+    for a, b in zip(*results.values()):
+        assert_close(a, b, tol=1e-6)
+
+
+def test_unknown_or_unsupported_instruction_set_is_refused(monkeypatch):
+    monkeypatch.setenv(ck.ISA_ENV, "sse2")
+    with pytest.raises(ValueError, match="MOSAIC_CPU_ISA must be one of"):
+        ck.isa()
+    monkeypatch.setenv(ck.ISA_ENV, "avx512")
+    monkeypatch.setattr(ck.torch.backends.cpu, "get_cpu_capability", lambda: "AVX2")
+    with pytest.raises(ValueError, match="does not run AVX-512"):
+        ck.isa()
 
 
 @needs_kernel
@@ -269,7 +332,7 @@ def test_key_kernel_equals_loop_over_time(B, T, C, H):
         return (k.detach(), *torch.autograd.grad((k * g.to(k.dtype)).sum(), ts))
 
     got = run(lambda *ts: ck.feature_kernel(*ts, H, "key", reference.NORM_EPS))
-    assert got[0].is_contiguous()
+    assert got[0].transpose(1, 2).is_contiguous()  # written (B, T, H, d): see _FeatureKernel
     for a, b in zip(got, run(lambda *ts: explicit_keys(*ts, H))):
         assert_close(a, b)
 
@@ -299,7 +362,7 @@ def test_value_kernel_equals_plain_ops(B, T, C, H):
         return (v.detach(), *torch.autograd.grad((v * g.to(v.dtype)).sum(), ts))
 
     got = run(lambda *ts: ck.feature_kernel(*ts, H, "value", reference.NORM_EPS))
-    assert got[0].is_contiguous()
+    assert got[0].transpose(1, 2).is_contiguous()  # written (B, T, H, d): see _FeatureKernel
     for a, b in zip(got, run(lambda *ts: explicit_values(*ts, H))):
         assert_close(a, b)
 
