@@ -10,7 +10,7 @@
 #ifndef MOSAIC_CSRC_SIMD_H
 #define MOSAIC_CSRC_SIMD_H
 
-#include <immintrin.h>
+#include "common.h"
 
 #define UNDERFLOW -80.0f /* exp below this is taken as 0: no denormals in later products */
 
@@ -45,16 +45,8 @@ typedef __m256 vf;
 #define vf_max(a, b) _mm256_max_ps(a, b)
 #define vf_fmadd(a, b, c) _mm256_fmadd_ps(a, b, c)
 #define vf_fnmadd(a, b, c) _mm256_fnmadd_ps(a, b, c)
-static inline float vf_hsum(vf v) {
-  __m128 a = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
-  a = _mm_add_ps(a, _mm_movehl_ps(a, a));
-  return _mm_cvtss_f32(_mm_add_ss(a, _mm_movehdup_ps(a)));
-}
-static inline float vf_hmax(vf v) {
-  __m128 a = _mm_max_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
-  a = _mm_max_ps(a, _mm_movehl_ps(a, a));
-  return _mm_cvtss_f32(_mm_max_ss(a, _mm_movehdup_ps(a)));
-}
+#define vf_hsum hsum /* csrc/common.h */
+#define vf_hmax hmax
 #define vf_round(x) _mm256_round_ps(x, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC)
 #endif
 
