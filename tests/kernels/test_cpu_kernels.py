@@ -32,13 +32,19 @@ def kernel_for_any_size(monkeypatch):
     monkeypatch.setattr(ck, "SLOT_KERNEL_MIN_ROWS", 1)
 
 
+def load_for(mp: pytest.MonkeyPatch, name: str) -> None:
+    """Have the next kernel call build and load the library for instruction set ``name``; the
+    loaded library and its state are restored when ``mp`` is undone."""
+    for attr in ("_lib", "_isa", "_slot_width", "_parallelism"):
+        mp.setattr(ck, attr, getattr(ck, attr))
+    mp.setattr(ck, "_lib", None)
+    mp.setenv(ck.ISA_ENV, name)
+
+
 @pytest.fixture(params=ISAS_HERE)
 def isa(request, monkeypatch):
     """The kernels built for one instruction set (the library of the others is restored after)."""
-    for name in ("_lib", "_isa", "_slot_width", "_parallelism"):
-        monkeypatch.setattr(ck, name, getattr(ck, name))
-    monkeypatch.setattr(ck, "_lib", None)
-    monkeypatch.setenv(ck.ISA_ENV, request.param)
+    load_for(monkeypatch, request.param)
     if KERNEL_HERE:
         assert ck.available() and ck.built_isa() == request.param
     return request.param
@@ -151,10 +157,7 @@ def test_instruction_sets_give_the_same_values():
     results = {}
     for name in ISAS_HERE:
         with pytest.MonkeyPatch.context() as mp:
-            for attr in ("_lib", "_isa", "_slot_width", "_parallelism"):
-                mp.setattr(ck, attr, getattr(ck, attr))
-            mp.setattr(ck, "_lib", None)
-            mp.setenv(ck.ISA_ENV, name)
+            load_for(mp, name)
             results[name] = value_and_grads(ck.slot_kernel, q, K, V, g)
     for a, b in zip(*results.values()):
         assert_close(a, b, tol=1e-6)

@@ -23,6 +23,7 @@
    by mosaic/kernels/cpu.py. */
 #include <math.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "common.h"
 #include "simd.h"
@@ -56,6 +57,15 @@ static float softmax_row(float* s, int N, float* total) {
 /* MR x TW accumulators: zeroed, and written out (Y = acc, or Y += acc) */
 #define TILE_ZERO(acc)                                               \
   _Pragma("GCC unroll 16") for (int i = 0; i < MR; i++) acc[i][0] = acc[i][1] = vf_zero()
+/* acc[i] += a[i * stride] (b0, b1) for the MR rows of the tile: one step of every product below */
+static inline void tile_fma(vf acc[MR][2], const float* a, long stride, vf b0, vf b1) {
+#pragma GCC unroll 16
+  for (int i = 0; i < MR; i++) {
+    vf ai = vf_set1(a[i * stride]);
+    acc[i][0] = vf_fmadd(ai, b0, acc[i][0]);
+    acc[i][1] = vf_fmadd(ai, b1, acc[i][1]);
+  }
+}
 static inline void tile_store(vf acc[MR][2], float* Y, long ldy, int accumulate) {
 #pragma GCC unroll 16
   for (int i = 0; i < MR; i++) {
@@ -79,13 +89,7 @@ static void scores(const float* A, long lda, int rows, const float* Bt, int ldb,
         vf c[MR][2];
         TILE_ZERO(c);
         for (int k = 0; k < d; k++) {
-          vf b0 = vf_load(Bt + k * ldb + n), b1 = vf_load(Bt + k * ldb + n + VW);
-#pragma GCC unroll 16
-          for (int i = 0; i < MR; i++) {
-            vf ai = vf_set1(a[i * lda + k]);
-            c[i][0] = vf_fmadd(ai, b0, c[i][0]);
-            c[i][1] = vf_fmadd(ai, b1, c[i][1]);
-          }
+          tile_fma(c, a + k, lda, vf_load(Bt + k * ldb + n), vf_load(Bt + k * ldb + n + VW));
         }
         tile_store(c, C + r * ldc + n - n0, ldc, 0);
       }
@@ -109,13 +113,7 @@ static void mix_rows(const float* P, int ldp, int rows, int cols, const float* B
       vf acc[MR][2];
       TILE_ZERO(acc);
       for (int n = 0; n < cols; n++) {
-        vf b0 = vf_load(B + n * d + c0), b1 = vf_load(B + n * d + c0 + VW);
-#pragma GCC unroll 16
-        for (int i = 0; i < MR; i++) {
-          vf pi = vf_set1(p[i * ldp + n]);
-          acc[i][0] = vf_fmadd(pi, b0, acc[i][0]);
-          acc[i][1] = vf_fmadd(pi, b1, acc[i][1]);
-        }
+        tile_fma(acc, p + n, ldp, vf_load(B + n * d + c0), vf_load(B + n * d + c0 + VW));
       }
       tile_store(acc, Y + r * ldy + c0, ldy, accumulate);
     }
@@ -141,14 +139,7 @@ static void mix_cols(const float* P, int ldp, int rows, int cols, const float* A
       vf acc[MR][2];
       TILE_ZERO(acc);
       for (int r = 0; r < rows; r++) {
-        const float* pr = P + r * ldp + n;
-        vf b0 = vf_load(A + r * lda + c0), b1 = vf_load(A + r * lda + c0 + VW);
-#pragma GCC unroll 16
-        for (int i = 0; i < MR; i++) {
-          vf pi = vf_set1(pr[i]);
-          acc[i][0] = vf_fmadd(pi, b0, acc[i][0]);
-          acc[i][1] = vf_fmadd(pi, b1, acc[i][1]);
-        }
+        tile_fma(acc, P + r * ldp + n, 1, vf_load(A + r * lda + c0), vf_load(A + r * lda + c0 + VW));
       }
       tile_store(acc, G + n * d + c0, d, 1);
     }
@@ -223,7 +214,7 @@ static void* bwd_worker(void* arg) {
   float* Vt = aligned_alloc(64, sizeof(float) * d * Np);
   float* dK = j->acc + tid * j->acc_size;  /* this thread's accumulators, zeroed here (first touch) */
   float* dV = dK + j->acc_size / 2;
-  for (long i = 0; i < j->acc_size; i++) dK[i] = 0.0f;
+  memset(dK, 0, sizeof(float) * j->acc_size);
   float D[RB];
   for (int it; (it = queue_take(&j->queue)) >= 0;) {
     int h = it / j->items_per_head, r0 = (it % j->items_per_head) * RB;
