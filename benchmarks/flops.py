@@ -63,6 +63,7 @@ def matmul_params(model: nn.Module) -> int:
 def mixing_flops_per_token(model: nn.Module, T: int) -> tuple[float, str]:
     """Forward FLOPs per token of the sequence mixing not in ``2·N``, at context ``T``, and a
     one-line formula. See the module docstring for what is counted and why."""
+    model = getattr(model, "_orig_mod", model)  # a torch.compile wrapper counts as the model it runs
     cfg = model.config
     L, d = cfg.n_layer, cfg.n_embd
     if isinstance(model, Transformer):

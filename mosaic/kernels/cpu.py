@@ -10,7 +10,7 @@ them:
   (``csrc/slot_attention.c``, vector width from ``csrc/simd.h``).
 
 The instruction set is the one PyTorch's own kernels run here (``torch.backends.cpu.
-get_cpu_capability()``: ``AVX512`` builds with ``-mavx512f``, ``AVX2`` without), so that the slot
+get_cpu_capability()``: ``AVX512`` builds with ``-mavx512f -mavx512dq``, ``AVX2`` without), so that the slot
 kernel competes with a PyTorch SDPA of the same vector width; ``$MOSAIC_CPU_ISA`` (``avx2`` or
 ``avx512``) overrides it, for tests and comparisons.
 
@@ -43,7 +43,9 @@ log = logging.getLogger(__name__)
 SOURCES = sorted((Path(__file__).with_name("csrc")).glob("*.c"))  # mosaic/kernels/csrc
 HEADERS = sorted((Path(__file__).with_name("csrc")).glob("*.h"))  # in the hash: they are compiled in
 CFLAGS = ["-O3", "-mavx2", "-mfma", "-shared", "-fPIC"]
-ISA_FLAGS = {"avx2": [], "avx512": ["-mavx512f"]}  # added to CFLAGS
+# added to CFLAGS; PyTorch's AVX512 capability already requires F, BW, VL and DQ
+# (pytorch/pytorch aten/src/ATen/native/DispatchStub.cpp, compute_cpu_capability)
+ISA_FLAGS = {"avx2": [], "avx512": ["-mavx512f", "-mavx512dq"]}
 ISA_ENV = "MOSAIC_CPU_ISA"
 LIBS = ["-lpthread", "-lm"]
 OPENMP = "-fopenmp"

@@ -84,6 +84,15 @@ def test_flop_formulas_give_hand_computed_counts(name, options, n_matmul, train_
     assert flops.train_flops_per_token(model, 16) == train_flops
 
 
+def test_a_compiled_model_is_counted_as_the_model_it_wraps():
+    """The benchmark's ``name[...+compile]`` variants are torch.compile wrappers (not compiled
+    until called): same N, same mixing term and formula as the model itself."""
+    model = build_model("mosaic", **SMALL)
+    compiled = torch.compile(model)
+    assert flops.train_flops_per_token(compiled, 16) == flops.train_flops_per_token(model, 16) == 12432
+    assert flops.formula(compiled) == flops.formula(model)
+
+
 def test_absolute_positions_and_an_untied_lookup_are_not_counted():
     absolute = build_model("transformer", **SMALL, bias=False)
     # left out: the position table (16·8) and the three LayerNorm weights (3·8)

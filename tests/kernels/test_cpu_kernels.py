@@ -150,7 +150,10 @@ def test_kernel_handles_large_logits_and_strided_queries(isa, kernel_calls):
 
 @needs_kernel
 def test_instruction_sets_give_the_same_values():
-    """The AVX2 and AVX-512 builds sum in the same order (only the tiles' shapes differ)."""
+    """The AVX2 and AVX-512 builds agree to float round-off. Not bit-identical: the softmax
+    denominators are summed over 8 or 16 lanes, and 2^f's argument is reduced by floor-and-subtract
+    or by one instruction; each build is within ~1e-6 of float64 (the tests above), so the two are
+    within twice that."""
     if len(ISAS_HERE) < 2:
         pytest.skip("PyTorch does not run AVX-512 here")
     q, K, V, g = inputs(2, 130, 300, 32, q_scale=2.0)
@@ -160,7 +163,7 @@ def test_instruction_sets_give_the_same_values():
             load_for(mp, name)
             results[name] = value_and_grads(ck.slot_kernel, q, K, V, g)
     for a, b in zip(*results.values()):
-        assert_close(a, b, tol=1e-6)
+        assert_close(a, b, tol=2e-6)
 
 
 def test_unknown_or_unsupported_instruction_set_is_refused(monkeypatch):

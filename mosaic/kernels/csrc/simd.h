@@ -12,7 +12,9 @@
 
 #include "common.h"
 
-#define UNDERFLOW -80.0f /* exp below this is taken as 0: no denormals in later products */
+#define LOG2E 1.44269504088896341f
+#define UNDERFLOW2 (-80.0f * LOG2E) /* 2^t below this (e^x below e^-80) is taken as 0: no denormals
+                                       in later products */
 
 #if defined(__AVX512F__)
 #define VW 16 /* floats per vector */
@@ -30,7 +32,6 @@ typedef __m512 vf;
 #define vf_fnmadd(a, b, c) _mm512_fnmadd_ps(a, b, c)
 static inline float vf_hsum(vf v) { return _mm512_reduce_add_ps(v); }
 static inline float vf_hmax(vf v) { return _mm512_reduce_max_ps(v); }
-#define vf_round(x) _mm512_roundscale_ps(x, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC)
 #else
 #define VW 8
 #define MR 6 /* 6 x 2 accumulators of the 16 ymm registers */
@@ -47,30 +48,34 @@ typedef __m256 vf;
 #define vf_fnmadd(a, b, c) _mm256_fnmadd_ps(a, b, c)
 #define vf_hsum hsum /* csrc/common.h */
 #define vf_hmax hmax
-#define vf_round(x) _mm256_round_ps(x, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC)
 #endif
 
 #define TW (2 * VW) /* columns of the micro-tile: two vectors */
 
-/* exp(x) for x <= 0: 2^n e^r, n = round(x / ln 2), |r| <= ln2/2, degree-6 polynomial in r
-   (relative error ~1e-7); 0 below UNDERFLOW */
-static inline vf vf_exp(vf x) {
-  vf xc = vf_max(x, vf_set1(UNDERFLOW));
-  vf n = vf_round(vf_mul(xc, vf_set1(1.44269504088896341f)));
-  vf r = vf_fnmadd(n, vf_set1(0.693359375f), xc);  /* ln 2 in two parts: r exact to ~1 ulp */
-  r = vf_fnmadd(n, vf_set1(-2.12194440e-4f), r);
-  vf p = vf_set1(1.9875691500e-4f);
-  p = vf_fmadd(p, r, vf_set1(1.3981999507e-3f));
-  p = vf_fmadd(p, r, vf_set1(8.3334519073e-3f));
-  p = vf_fmadd(p, r, vf_set1(4.1665795894e-2f));
-  p = vf_fmadd(p, r, vf_set1(1.6666665459e-1f));
-  p = vf_fmadd(p, r, vf_set1(5.0000001201e-1f));
-  p = vf_fmadd(p, vf_mul(r, r), vf_add(r, vf_set1(1.0f)));
+/* 2^t for t <= 0, 0 below UNDERFLOW2: 2^floor(t) 2^f with f = t - floor(t) in [0, 1) and 2^f a
+   degree-6 polynomial (near-minimax for relative error; 8e-8 evaluated in float32). The callers
+   pass t = (s - m) log2(e) as one fma, so e^(s - m) is within 1e-7 relative + 3e-8 absolute.
+   Ten vector ops with AVX-512 (the reduction and the scaling are single instructions), where the
+   former e^x = 2^n e^r with a two-part ln 2 took sixteen: exponentials were 14% of the slot
+   attention's time (docs/performance.md, "The slot kernel's exponential"). */
+static inline vf vf_exp2(vf t) {
 #if defined(__AVX512F__)
-  /* p 2^n by scalef (no integer detour); lanes at or below UNDERFLOW zeroed by the mask */
-  return _mm512_maskz_scalef_ps(_mm512_cmp_ps_mask(x, vf_set1(UNDERFLOW), _CMP_GT_OQ), p, n);
+  vf f = _mm512_reduce_ps(t, _MM_FROUND_TO_NEG_INF | _MM_FROUND_NO_EXC); /* t - floor(t), AVX512DQ */
 #else
-  __m256 keep = _mm256_cmp_ps(x, vf_set1(UNDERFLOW), _CMP_GT_OQ);
+  vf n = _mm256_floor_ps(t), f = vf_sub(t, n);
+#endif
+  vf p = vf_set1(2.1702249069e-4f);
+  p = vf_fmadd(p, f, vf_set1(1.2439689599e-3f));
+  p = vf_fmadd(p, f, vf_set1(9.6788406372e-3f));
+  p = vf_fmadd(p, f, vf_set1(5.5483341217e-2f));
+  p = vf_fmadd(p, f, vf_set1(2.4022983015e-1f));
+  p = vf_fmadd(p, f, vf_set1(6.9314700365e-1f));
+  p = vf_fmadd(p, f, vf_set1(1.0f));
+#if defined(__AVX512F__)
+  /* p 2^floor(t) by scalef (no integer detour); lanes at or below UNDERFLOW2 zeroed by the mask */
+  return _mm512_maskz_scalef_ps(_mm512_cmp_ps_mask(t, vf_set1(UNDERFLOW2), _CMP_GT_OQ), p, t);
+#else
+  __m256 keep = _mm256_cmp_ps(t, vf_set1(UNDERFLOW2), _CMP_GT_OQ);
   __m256i e = _mm256_slli_epi32(_mm256_add_epi32(_mm256_cvtps_epi32(n), _mm256_set1_epi32(127)), 23);
   return _mm256_and_ps(_mm256_mul_ps(p, _mm256_castsi256_ps(e)), keep);
 #endif
