@@ -217,34 +217,39 @@ def behind_empty_row(y: torch.Tensor) -> torch.Tensor:
 
 
 class _ShiftedSmoothingCPU(torch.autograd.Function):
-    """:func:`shifted_smoothing` through PyTorch's CPU flash kernel called directly. Autograd
-    would give each of the slices ``k[1:]``, ``k[:-1]``, ``v[:-1]`` a zero-filled gradient of the
-    full size and add the two of ``k``; here ``∂L/∂k`` is assembled in one pass (``∂k_0`` from the
-    keys, ``∂k_{T-1}`` from the queries, their sum in between) and ``∂L/∂v`` in one copy."""
+    """:func:`shifted_smoothing` through PyTorch's CPU flash kernel called directly, on T queries:
+    ``k_1 … k_{T-1}`` and a zero query behind them, over all T keys and values. Causally, query
+    ``i`` (``k_{i+1}``) reads keys ``0 … i``, as eq. 8 wants; the extra query alone reads
+    ``k_{T-1}``, ``v_{T-1}``, and its output is dropped and its upstream gradient is 0, so it adds
+    nothing to any gradient (exactly: its ∂S row is P·(0 - 0)). Why not the T-1 slices: the flash
+    kernel blocks a T = 512 sequence better than a 511-long one (forward + backward of one layer
+    2.6 ms faster at the benchmark's size, docs/performance.md), and with full-length keys and
+    values ``∂L/∂v`` is the kernel's own output and ``∂L/∂k`` one in-place add (the key gradient
+    plus the query gradient shifted by one), where autograd on slices would zero-fill a full-size
+    gradient per slice and add them."""
 
     @staticmethod
     def forward(ctx, k, v, scale):
-        q, kk, vv = k[:, :, 1:], k[:, :, :-1], v[:, :, :-1]
-        y, lse = torch.ops.aten._scaled_dot_product_flash_attention_for_cpu(q, kk, vv, 0.0, True, scale=scale)
-        ctx.save_for_backward(k, v, y, lse)
+        B, H, T, d = k.shape
+        q = k.new_empty(B, T, H, d).transpose(1, 2)  # (B, H, T, d) in the keys' (B, T, H, d) layout
+        q[:, :, :-1] = k[:, :, 1:]
+        q[:, :, -1] = 0.0
+        y, lse = torch.ops.aten._scaled_dot_product_flash_attention_for_cpu(q, k, v, 0.0, True, scale=scale)
+        ctx.save_for_backward(q, k, v, y, lse)
         ctx.scale = scale
-        return behind_empty_row(y)
+        return behind_empty_row(y[:, :, :-1])
 
     @staticmethod
     @once_differentiable
     def backward(ctx, g):
-        k, v, y, lse = ctx.saved_tensors
+        q, k, v, y, lse = ctx.saved_tensors
         B, H, T, d = v.shape
-        grad_y = g[:, 1:].view(B, T - 1, H, d).transpose(1, 2)  # (B, H, T-1, d)
-        gq, gk, gv = torch.ops.aten._scaled_dot_product_flash_attention_for_cpu_backward(
-            grad_y, k[:, :, 1:], k[:, :, :-1], v[:, :, :-1], y, lse, 0.0, True, scale=ctx.scale)
-        grad_k = torch.empty_like(k)
-        grad_k[:, :, 0] = gk[:, :, 0]  # k_0 is only ever a key
-        torch.add(gq[:, :, :-1], gk[:, :, 1:], out=grad_k[:, :, 1:-1])
-        grad_k[:, :, -1] = gq[:, :, -1]  # k_{T-1} is only ever a query
-        grad_v = torch.empty_like(v)
-        grad_v[:, :, :-1] = gv
-        grad_v[:, :, -1].zero_()  # v_{T-1} is read by no query of the sequence
+        grad_y = g.new_empty(B, T, H, d)  # query i answers position i + 1; the extra query: 0
+        grad_y[:, :-1] = g[:, 1:].view(B, T - 1, H, d)
+        grad_y[:, -1] = 0.0
+        gq, grad_k, grad_v = torch.ops.aten._scaled_dot_product_flash_attention_for_cpu_backward(
+            grad_y.transpose(1, 2), q, k, v, y, lse, 0.0, True, scale=ctx.scale)
+        grad_k[:, :, 1:] += gq[:, :, :-1]  # k_t is the key t and the query of position t (t >= 1)
         return grad_k, grad_v, None
 
 
