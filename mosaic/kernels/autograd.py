@@ -222,8 +222,8 @@ class _ShiftedSmoothingCPU(torch.autograd.Function):
     ``i`` (``k_{i+1}``) reads keys ``0 … i``, as eq. 8 wants; the extra query alone reads
     ``k_{T-1}``, ``v_{T-1}``, and its output is dropped and its upstream gradient is 0, so it adds
     nothing to any gradient (exactly: its ∂S row is P·(0 - 0)). Why not the T-1 slices: the flash
-    kernel blocks a T = 512 sequence better than a 511-long one (forward + backward of one layer
-    2.6 ms faster at the benchmark's size, docs/performance.md), and with full-length keys and
+    kernel blocks a T-long sequence better than a (T-1)-long one (docs/performance.md, "The
+    contextual memory's T-long queries"), and with full-length keys and
     values ``∂L/∂v`` is the kernel's own output and ``∂L/∂k`` one in-place add (the key gradient
     plus the query gradient shifted by one), where autograd on slices would zero-fill a full-size
     gradient per slice and add them."""

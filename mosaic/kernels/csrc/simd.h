@@ -55,9 +55,9 @@ typedef __m256 vf;
 /* 2^t for t <= 0, 0 below UNDERFLOW2: 2^floor(t) 2^f with f = t - floor(t) in [0, 1) and 2^f a
    degree-6 polynomial (near-minimax for relative error; 8e-8 evaluated in float32). The callers
    pass t = (s - m) log2(e) as one fma, so e^(s - m) is within 1e-7 relative + 3e-8 absolute.
-   Ten vector ops with AVX-512 (the reduction and the scaling are single instructions), where the
-   former e^x = 2^n e^r with a two-part ln 2 took sixteen: exponentials were 14% of the slot
-   attention's time (docs/performance.md, "The slot kernel's exponential"). */
+   Ten vector ops with AVX-512 (the reduction and the scaling are single instructions), where
+   e^x = 2^n e^r with a two-part ln 2 took sixteen (docs/performance.md, "The slot kernel's
+   exponential"). */
 static inline vf vf_exp2(vf t) {
 #if defined(__AVX512F__)
   vf f = _mm512_reduce_ps(t, _MM_FROUND_TO_NEG_INF | _MM_FROUND_NO_EXC); /* t - floor(t), AVX512DQ */
