@@ -81,4 +81,9 @@ static inline vf vf_exp2(vf t) {
 #endif
 }
 
+/* e^(s - m) for s <= m, as 2^t with t = (s - m) log2(e) formed in one fma */
+static inline vf vf_exp_sub(vf s, float m) {
+  return vf_exp2(vf_fmadd(s, vf_set1(LOG2E), vf_set1(-m * LOG2E)));
+}
+
 #endif

@@ -43,9 +43,9 @@ static float softmax_row(float* s, int N, float* total) {
   for (n = 0; n < nv; n += VW) vmx = vf_max(vmx, vf_load(s + n));
   float mx = vf_hmax(vmx);
   for (n = nv; n < N; n++) mx = s[n] > mx ? s[n] : mx;
-  vf l2e = vf_set1(LOG2E), shift = vf_set1(-mx * LOG2E), sum = vf_zero();
+  vf sum = vf_zero();
   for (n = 0; n < nv; n += VW) {
-    vf p = vf_exp2(vf_fmadd(vf_load(s + n), l2e, shift)); /* e^(s - mx) */
+    vf p = vf_exp_sub(vf_load(s + n), mx);
     vf_store(s + n, p); sum = vf_add(sum, p);
   }
   float tot = vf_hsum(sum);
@@ -241,11 +241,11 @@ static void* bwd_worker(void* arg) {
       scores(q, j->q_rs, rows, Kt, Np, d, c0, c0 + ncp, S, NC);
       scores(g, j->g_rs, rows, Vt, Np, d, c0, c0 + ncp, dP, NC);
       for (int r = 0; r < rows; r++) {
-        vf Dv = vf_set1(D[r]), l2e = vf_set1(LOG2E), shift = vf_set1(-lse[r] * LOG2E);
+        vf Dv = vf_set1(D[r]);
         float* s = S + r * NC; float* dp = dP + r * NC;
         int n = 0, nv = nc / VW * VW;
         for (; n < nv; n += VW) {
-          vf p = vf_exp2(vf_fmadd(vf_load(s + n), l2e, shift)); /* e^(s - lse) */
+          vf p = vf_exp_sub(vf_load(s + n), lse[r]);
           vf_store(s + n, p);
           vf_store(dp + n, vf_mul(p, vf_sub(vf_load(dp + n), Dv)));
         }
